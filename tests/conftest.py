@@ -1,0 +1,19 @@
+"""Test set-up shared by the whole suite: 2 logical CPUs, configured once."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from tfzoo.testing import configure_logical_cpus  # noqa: E402
+
+# MirroredStrategy tests need two devices; split the CPU before TF starts.
+LOGICAL_CPUS = configure_logical_cpus(2)
+
+
+@pytest.fixture
+def rng():
+    import numpy as np
+
+    return np.random.default_rng(0)

@@ -1,0 +1,35 @@
+"""Import-time checks: TensorFlow must be installed and be Keras's backend.
+
+Nothing global is changed here: no backend switch, no seed, no logging level.
+"""
+
+from __future__ import annotations
+
+_INSTALL_HINT = (
+    "tfzoo needs TensorFlow 2.20 or newer, which comes through an extra so "
+    "that you can keep your own build. Install one of:\n"
+    "  pip install 'tfzoo[cpu]'   # tensorflow-cpu\n"
+    "  pip install 'tfzoo[gpu]'   # tensorflow with CUDA\n"
+    "  pip install 'tfzoo[tpu]'   # Colab TPU runtime / TPU VM"
+)
+
+
+def require_tensorflow():
+    """Import TensorFlow or raise one ImportError that says which extra to install."""
+    try:
+        import tensorflow as tf
+    except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+        raise ImportError(f"{_INSTALL_HINT}\n(import error: {exc})") from exc
+    return tf
+
+
+def require_tensorflow_backend():
+    """Keras must run on TensorFlow: tfzoo's distribution code is tf.distribute."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ImportError(
+            "tfzoo runs on Keras's TensorFlow backend, but KERAS_BACKEND selects "
+            f"{backend!r}. Set KERAS_BACKEND=tensorflow before importing keras."
+        )

@@ -1,0 +1,3 @@
+"""Data loaders and generators (no download in tests)."""
+
+__all__ = []

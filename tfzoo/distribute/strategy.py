@@ -1,0 +1,44 @@
+"""Resolve a distribution strategy from a string (or pass one through)."""
+
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+
+logger = logging.getLogger("tfzoo.distribute")
+
+STRATEGY_NAMES = ("auto", "default", "mirrored")
+
+
+def get_strategy(spec="auto"):
+    """Return a ``tf.distribute.Strategy`` for ``spec``.
+
+    Args:
+        spec: ``"auto"`` (the default strategy on a plain machine; all GPUs
+            with ``MirroredStrategy`` when more than one is visible),
+            ``"default"``, ``"mirrored"``, or a ``tf.distribute.Strategy``
+            (returned as is).
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    if isinstance(spec, tf.distribute.Strategy):
+        return spec
+    if spec is None:
+        spec = "auto"
+    if not isinstance(spec, str) or spec not in STRATEGY_NAMES:
+        raise ValueError(
+            f"strategy must be one of {STRATEGY_NAMES} or a tf.distribute.Strategy, "
+            f"got {spec!r}"
+        )
+    if spec == "default":
+        return tf.distribute.get_strategy()
+    if spec == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        logger.info("strategy='auto': %d GPUs visible, using MirroredStrategy", len(gpus))
+        return tf.distribute.MirroredStrategy()
+    logger.info("strategy='auto': no TPU, at most one GPU; using the default strategy")
+    return tf.distribute.get_strategy()

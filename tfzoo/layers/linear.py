@@ -1,0 +1,115 @@
+"""The linear model y = θᵀx as a layer."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class Linear(keras.layers.Layer):
+    """Linear map ``y = x W + b``, the seed's ``ŷ = θᵀx`` with ``x = [1, x₁ … xₙ]``.
+
+    ``keras.layers.Dense`` computes the same thing; this layer exists for what
+    Dense does not give: the parameter vector of the seed in one piece
+    (``theta``, intercept first, shape ``(n_features + 1, units)``), a setter
+    that writes a closed-form solution back (``set_theta``), and the
+    intercept switch named as in scikit-learn (``fit_intercept``). There is no
+    activation: a linear model is linear.
+
+    Args:
+        units: number of outputs.
+        fit_intercept: learn the intercept ``b`` (the θ₀ of ``x₀ = 1``).
+        kernel_initializer: initializer of ``W``.
+        bias_initializer: initializer of ``b``.
+        kernel_regularizer: optional regularizer of ``W`` (e.g. ``keras.regularizers.L2``
+            for ridge regression by gradient descent).
+        **kwargs: base layer arguments (``name``, ``dtype``, ...).
+
+    Input shape:
+        ``(..., n_features)``.
+
+    Output shape:
+        ``(..., units)``.
+
+    Example:
+        >>> layer = Linear(1)
+        >>> y = layer(np.ones((4, 3), "float32"))
+        >>> layer.theta.shape
+        TensorShape([4, 1])
+    """
+
+    def __init__(
+        self,
+        units=1,
+        fit_intercept=True,
+        kernel_initializer="zeros",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(units) != units or units < 1:
+            raise ValueError(f"units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.fit_intercept = bool(fit_intercept)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.input_spec = keras.layers.InputSpec(min_ndim=1)
+
+    def build(self, input_shape):
+        n_features = input_shape[-1]
+        if n_features is None:
+            raise ValueError("Linear needs a known last dimension (n_features).")
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(n_features, self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        if self.fit_intercept:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.units,), initializer=self.bias_initializer
+            )
+        else:
+            self.bias = None
+        self.input_spec = keras.layers.InputSpec(min_ndim=1, axes={-1: n_features})
+
+    def call(self, inputs):
+        outputs = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return outputs
+
+    @property
+    def theta(self):
+        """θ of the seed: ``[b; W]``, shape ``(n_features + 1, units)``.
+
+        Without an intercept the first row is zero.
+        """
+        bias = self.bias if self.bias is not None else ops.zeros((self.units,))
+        return ops.concatenate(
+            [ops.expand_dims(ops.convert_to_tensor(bias), 0), self.kernel], axis=0
+        )
+
+    def set_theta(self, coef, intercept=None):
+        """Write ``W`` (``(n_features, units)``) and ``b`` into the layer."""
+        self.kernel.assign(ops.cast(coef, self.kernel.dtype))
+        if self.bias is not None:
+            if intercept is None:
+                raise ValueError("this Linear layer fits an intercept: pass one")
+            self.bias.assign(ops.cast(intercept, self.bias.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "fit_intercept": self.fit_intercept,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+        }

@@ -1,0 +1,3 @@
+"""keras-tuner hypermodels."""
+
+__all__ = []
