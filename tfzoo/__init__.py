@@ -6,6 +6,13 @@ require_tensorflow()
 require_tensorflow_backend()
 
 from tfzoo import datasets, distribute, estimators, layers, models, testing  # noqa: E402
+from tfzoo.estimators import (  # noqa: E402
+    KerasClassifier,
+    KerasRegressor,
+    LinearRegressor,
+    PerceptronClassifier,
+    PerceptronRegressor,
+)
 from tfzoo.layers import Linear, Perceptron  # noqa: E402
 from tfzoo.models import (  # noqa: E402
     build_linear_regression,

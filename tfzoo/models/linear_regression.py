@@ -26,13 +26,17 @@ from tfzoo.layers.linear import Linear
 RANK_RTOL = 1e-12
 
 
-def build_linear_regression(n_features, n_outputs=1, fit_intercept=True, name=None):
+def build_linear_regression(
+    n_features, n_outputs=1, fit_intercept=True, kernel_regularizer=None, name=None
+):
     """Build the linear-regression model ``ŷ = θᵀx`` (uncompiled).
 
     Args:
         n_features: number of input features ``n``.
         n_outputs: number of targets.
         fit_intercept: learn ``θ₀`` (the weight of ``x₀ = 1``).
+        kernel_regularizer: optional regularizer of ``W`` for gradient descent
+            (``keras.regularizers.L2(l2 / n_samples)`` is ridge regression).
         name: model name (default ``"linear_regression"``).
 
     Returns:
@@ -49,7 +53,12 @@ def build_linear_regression(n_features, n_outputs=1, fit_intercept=True, name=No
     n_features = _positive_int(n_features, "n_features")
     n_outputs = _positive_int(n_outputs, "n_outputs")
     inputs = keras.Input(shape=(n_features,), name="x")
-    outputs = Linear(n_outputs, fit_intercept=fit_intercept, name="linear")(inputs)
+    outputs = Linear(
+        n_outputs,
+        fit_intercept=fit_intercept,
+        kernel_regularizer=kernel_regularizer,
+        name="linear",
+    )(inputs)
     return keras.Model(inputs, outputs, name=name or "linear_regression")
 
 
@@ -67,14 +76,14 @@ class NormalEquationsSolution:
         coef: ``W``, shape ``(n_features, n_outputs)``.
         intercept: ``b``, shape ``(n_outputs,)`` (zeros without intercept).
         rank: numerical rank of the (centred) normal matrix.
-        n_samples: rows summed.
+        n_samples: rows summed (the sum of the weights with sample weights).
         method: ``"cholesky"`` or ``"lstsq"`` (minimum norm, rank deficient).
     """
 
     coef: np.ndarray
     intercept: np.ndarray
     rank: int
-    n_samples: int
+    n_samples: float
     method: str
 
     @property
@@ -111,8 +120,12 @@ class NormalEquationStats:
         ):
             raise ValueError("a non-zero shift needs center=True (an intercept)")
 
-    def update(self, x, y):
-        """Add the rows of one batch (``x``: (m, n_features), ``y``: (m, n_outputs))."""
+    def update(self, x, y, sample_weight=None):
+        """Add the rows of one batch (``x``: (m, n_features), ``y``: (m, n_outputs)).
+
+        With ``sample_weight`` every sum is weighted (``n`` becomes ``Σw``), so a
+        weight of 2 is the same as the row given twice.
+        """
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1:
@@ -120,17 +133,34 @@ class NormalEquationStats:
         _check_batch(x, y, self.n_features, self.n_outputs)
         if x.shape[0] == 0:
             return self
+        if sample_weight is None:
+            w = None
+            total = float(x.shape[0])
+        else:
+            w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if w.shape[0] != x.shape[0] or np.any(w < 0) or not np.all(np.isfinite(w)):
+                raise ValueError(
+                    "sample_weight must be finite, non-negative and have one entry per "
+                    f"row ({x.shape[0]}), got shape {w.shape}"
+                )
+            total = float(w.sum())
+            if total == 0:
+                return self
         if self.shift_x is None:
-            self.shift_x = x.mean(axis=0) if self.center else np.zeros(self.n_features)
-        if self.shift_y is None:
-            self.shift_y = y.mean(axis=0) if self.center else np.zeros(self.n_outputs)
+            if self.center:
+                self.shift_x = np.average(x, axis=0, weights=w)
+                self.shift_y = np.average(y, axis=0, weights=w)
+            else:
+                self.shift_x = np.zeros(self.n_features)
+                self.shift_y = np.zeros(self.n_outputs)
         xc = x - self.shift_x
         yc = y - self.shift_y
-        self.n += x.shape[0]
-        self.sum_x += xc.sum(axis=0)
-        self.sum_y += yc.sum(axis=0)
-        self.sxx += xc.T @ xc
-        self.sxy += xc.T @ yc
+        xw = xc if w is None else xc * w[:, None]
+        self.n += total
+        self.sum_x += xw.sum(axis=0)
+        self.sum_y += (yc if w is None else yc * w[:, None]).sum(axis=0)
+        self.sxx += xw.T @ xc
+        self.sxy += xw.T @ yc
         return self
 
     def _moved_to(self, shift_x, shift_y):

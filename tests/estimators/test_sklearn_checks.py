@@ -1,0 +1,63 @@
+"""scikit-learn's own conformance suite over every tfzoo estimator."""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tfzoo import (
+    KerasClassifier,
+    KerasRegressor,
+    LinearRegressor,
+    PerceptronClassifier,
+    PerceptronRegressor,
+)
+from tfzoo.models import build_perceptron
+
+
+def softmax_perceptron(n_features, n_classes, hidden_units=4):
+    """A user's builder: softmax over every class, two units for two classes."""
+    return build_perceptron(
+        n_features,
+        hidden_units=hidden_units,
+        output_activation="softmax",
+        n_outputs=n_classes,
+    )
+
+
+SGD_REASON = (
+    "trained by stochastic gradient descent: weighting a row by 2 is not the same "
+    "as repeating it once mini-batches are shuffled (scikit-learn lists the same "
+    "failure for its own MLP)"
+)
+
+# Small, fast settings; the checks' accuracy thresholds still hold with them.
+ESTIMATORS = [
+    LinearRegressor(),
+    LinearRegressor(solver="gd", epochs=40, learning_rate=0.05),
+    PerceptronClassifier(hidden_units=4, epochs=40, learning_rate=0.05),
+    PerceptronRegressor(hidden_units=4, epochs=40, learning_rate=0.05),
+    KerasClassifier(
+        model=softmax_perceptron,
+        model_kwargs={"hidden_units": 4},
+        epochs=40,
+        learning_rate=0.05,
+    ),
+    KerasRegressor(
+        model=build_perceptron,
+        model_kwargs={"hidden_units": 4, "output_activation": "linear"},
+        epochs=40,
+        learning_rate=0.05,
+    ),
+]
+
+
+def expected_failed_checks(estimator):
+    if isinstance(estimator, LinearRegressor) and estimator.solver == "normal_equations":
+        return {}
+    return {"check_sample_weight_equivalence_on_dense_data": SGD_REASON}
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::tfzoo.models.RankDeficientWarning")
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

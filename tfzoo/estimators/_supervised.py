@@ -1,0 +1,204 @@
+"""Classifier and regressor behaviour on top of :class:`BaseKerasEstimator`."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+from tfzoo.estimators._base import BaseKerasEstimator
+
+
+class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
+    """Label encoding, probabilities and decision values for classifiers.
+
+    The model sees class indices ``0 … n_classes-1``: one sigmoid output for
+    two classes (binary cross-entropy), ``n_classes`` softmax outputs
+    otherwise (sparse categorical cross-entropy). ``predict`` returns the
+    original labels (strings stay strings).
+    """
+
+    def _validate_kwargs(self):
+        return {**super()._validate_kwargs(), "multi_output": False}
+
+    def _encode_targets(self, y, reset, classes=None):
+        if reset:
+            check_classification_targets(y)
+            labels = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in "
+                    "the data, but the data contains only one class: "
+                    f"{labels[0]!r}"
+                )
+            self.classes_ = labels
+        else:
+            check_classification_targets(y)
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels that are not in classes_ {self.classes_.tolist()}: "
+                f"{unknown.tolist()}"
+            )
+        y_idx = np.searchsorted(self.classes_, y)
+        n_classes = len(self.classes_)
+        meta = {
+            "n_classes": n_classes,
+            "n_outputs": 1 if n_classes == 2 else n_classes,
+            "n_features": self.n_features_in_,
+        }
+        return y_idx, meta
+
+    def _model_targets(self, y_idx, model):
+        if model.output_shape[-1] == 1:
+            return y_idx.astype(np.float32)[:, None]
+        return y_idx.astype(np.int32)
+
+    def _check_model_outputs(self, model):
+        units = model.output_shape[-1]
+        n_classes = len(self.classes_)
+        if units != 1 and units != n_classes:
+            raise ValueError(
+                f"the model has {units} output units, but {n_classes} classes need "
+                f"{'1 (sigmoid) or 2 (softmax)' if n_classes == 2 else n_classes}"
+            )
+
+    def _default_loss(self, model):
+        if model.output_shape[-1] == 1:
+            return "binary_crossentropy"
+        return "sparse_categorical_crossentropy"
+
+    def _stratify(self, y_idx):
+        counts = np.bincount(y_idx.ravel().astype(int))
+        return y_idx.ravel() if counts[counts > 0].min() >= 2 else None
+
+    def _effective_sample_weight(self, y_idx, sample_weight):
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is None:
+            return sample_weight
+        if isinstance(class_weight, dict):
+            unknown = set(class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels that are not in classes_: {sorted(unknown)}"
+                )
+        weights = compute_sample_weight(class_weight, self.classes_[y_idx])
+        return weights if sample_weight is None else weights * sample_weight
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch on ``(X, y)``; pass ``classes`` on the first call."""
+        first = not hasattr(self, "model_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, epochs=1, incremental=not first, classes=classes)
+
+    # -- outputs
+    def _proba_from_outputs(self, out):
+        """Model outputs (probabilities) -> (n, n_classes) float64."""
+        if out.shape[1] == 1:
+            p = np.clip(out[:, 0], 0.0, 1.0)
+            return np.column_stack([1.0 - p, p])
+        out = np.clip(out, 0.0, None)
+        return out / out.sum(axis=1, keepdims=True)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape ``(n_samples, n_classes)``, columns as ``classes_``."""
+        X = self._validated_for_predict(X)
+        return self._proba_from_outputs(self._raw_predict(X))
+
+    def decision_function(self, X):
+        """Confidence scores: the log-odds of ``classes_[1]`` for two classes,
+        shape ``(n_samples,)``; log-probabilities ``(n_samples, n_classes)`` otherwise."""
+        X = self._validated_for_predict(X)
+        proba = self._proba_from_outputs(self._raw_predict(X))
+        eps = np.finfo(np.float64).tiny
+        if proba.shape[1] == 2:
+            return np.log(proba[:, 1] + eps) - np.log(proba[:, 0] + eps)
+        return np.log(proba + eps)
+
+    def predict(self, X):
+        """Predicted labels (of the type passed to ``fit``)."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+
+class LogitClassifierBase(KerasClassifierBase):
+    """For models whose prediction path returns logits (e.g. the perceptron):
+    probabilities and decision values are computed from them in float64."""
+
+    def _proba_from_logits(self, logits):
+        if logits.shape[1] == 1:
+            p = expit(logits[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(logits, axis=1)
+
+    def predict_proba(self, X):
+        X = self._validated_for_predict(X)
+        return self._proba_from_logits(self._raw_predict(X))
+
+    def decision_function(self, X):
+        X = self._validated_for_predict(X)
+        logits = self._raw_predict(X)
+        if logits.shape[1] == 1:
+            return logits[:, 0]
+        return logits
+
+
+class KerasRegressorBase(RegressorMixin, BaseKerasEstimator):
+    """Targets as float32 columns; ``predict`` returns float64 with ``y``'s ndim."""
+
+    def _validate_kwargs(self):
+        return {**super()._validate_kwargs(), "multi_output": True, "y_numeric": True}
+
+    def _encode_targets(self, y, reset, classes=None):
+        y = np.asarray(y, dtype=np.float64)
+        if type_of_target(y) == "continuous-multioutput" or y.ndim == 2:
+            y2 = y
+        else:
+            y2 = y[:, None]
+        if reset:
+            self._y_ndim = y.ndim
+            self.n_outputs_ = y2.shape[1]
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y2.shape[1]} target(s), but {type(self).__name__} was fitted "
+                f"with {self.n_outputs_}."
+            )
+        return y2, {"n_outputs": self.n_outputs_, "n_features": self.n_features_in_}
+
+    def _model_targets(self, y2, model):
+        return y2.astype(np.float32)
+
+    def _check_model_outputs(self, model):
+        units = model.output_shape[-1]
+        if units != self.n_outputs_:
+            raise ValueError(
+                f"the model has {units} output units, but y has {self.n_outputs_} target(s)"
+            )
+
+    def _default_loss(self, model):
+        return "mse"
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on ``(X, y)`` (builds the model on the first call)."""
+        first = not hasattr(self, "model_")
+        return self._fit(X, y, sample_weight, epochs=1, incremental=not first)
+
+    def predict(self, X):
+        """Predictions, float64: ``(n_samples,)`` for a 1-D ``y``, else
+        ``(n_samples, n_outputs)``."""
+        X = self._validated_for_predict(X)
+        out = self._raw_predict(X)
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
