@@ -25,9 +25,13 @@ def require_tensorflow():
 
 def require_tensorflow_backend():
     """Keras must run on TensorFlow: tfzoo's distribution code is tf.distribute."""
-    import keras
+    import os
 
-    backend = keras.backend.backend()
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend is None or backend == "tensorflow":
+        import keras
+
+        backend = keras.backend.backend()  # also honours ~/.keras/keras.json
     if backend != "tensorflow":
         raise ImportError(
             "tfzoo runs on Keras's TensorFlow backend, but KERAS_BACKEND selects "

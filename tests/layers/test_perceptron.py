@@ -13,9 +13,7 @@ def test_perceptron_layer_contract():
         expected_output_shape=(8, 3),
         expected_num_trainable_weights=4,
     )
-    np.testing.assert_allclose(
-        np.sum(layer(np.ones((2, 5), "float32")), axis=-1), 1.0, rtol=1e-6
-    )
+    np.testing.assert_allclose(np.sum(layer(np.ones((2, 5), "float32")), axis=-1), 1.0, rtol=1e-6)
 
 
 def test_perceptron_seed_shapes():

@@ -43,9 +43,7 @@ def test_normal_equations_equal_sklearn_linear_regression(diabetes):
     assert _rel(solution.coef[:, 0], ref.coef_) < 1e-6
     assert _rel(solution.intercept, [ref.intercept_]) < 1e-6
     # the float32 copy in the model predicts like scikit-learn
-    np.testing.assert_allclose(
-        model.predict(X, verbose=0)[:, 0], ref.predict(X), rtol=1e-5
-    )
+    np.testing.assert_allclose(model.predict(X, verbose=0)[:, 0], ref.predict(X), rtol=1e-5)
     np.testing.assert_allclose(solution.theta[0, 0], ref.intercept_)
 
 
@@ -115,9 +113,7 @@ def test_rank_deficient_gives_minimum_norm_and_warns(diabetes):
     ref = LinearRegression().fit(X2, y)
     np.testing.assert_allclose(solution.coef[:, 0], ref.coef_, rtol=1e-6)
     full = LinearRegression().fit(X, y)
-    np.testing.assert_allclose(
-        model.predict(X2, verbose=0)[:, 0], full.predict(X), rtol=1e-5
-    )
+    np.testing.assert_allclose(model.predict(X2, verbose=0)[:, 0], full.predict(X), rtol=1e-5)
 
 
 def test_rank_deficient_with_l2_is_ridge_without_warning(diabetes):
@@ -187,7 +183,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="0 sample"):
         fit_normal_equations(model, np.ones((0, 3)), np.ones(0))
     with pytest.raises(ValueError, match="l2 must be a non-negative"):
-        fit_normal_equations(model, np.random.rand(5, 3), np.ones(5), l2=-1)
+        fit_normal_equations(model, np.random.default_rng(0).random((5, 3)), np.ones(5), l2=-1)
     with pytest.raises(ValueError, match="n_features must be a positive integer"):
         build_linear_regression(0)
 

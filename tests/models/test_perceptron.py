@@ -54,7 +54,9 @@ def test_hand_written_backprop_equals_gradient_tape(n_features, hidden, outputs)
         cost = tf.reduce_mean((y_hat - y) ** 2)
     grads = tape.gradient(cost, layer.trainable_weights)
     expected_cost, expected = _numpy_backprop(
-        x, y, *[keras.ops.convert_to_numpy(w) for w in (layer.W1, layer.b1, layer.W2, layer.b2)]
+        x,
+        y,
+        *[keras.ops.convert_to_numpy(w) for w in (layer.W1, layer.b1, layer.W2, layer.b2)],
     )
     np.testing.assert_allclose(cost.numpy(), expected_cost, rtol=1e-12)
     for w, g in zip(layer.trainable_weights, grads):

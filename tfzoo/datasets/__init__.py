@@ -1,3 +1,5 @@
 """Data loaders and generators (no download in tests)."""
 
-__all__ = []
+from tfzoo.datasets.tabular import load_pathology
+
+__all__ = ["load_pathology"]

@@ -29,8 +29,7 @@ def get_strategy(spec="auto"):
         spec = "auto"
     if not isinstance(spec, str) or spec not in STRATEGY_NAMES:
         raise ValueError(
-            f"strategy must be one of {STRATEGY_NAMES} or a tf.distribute.Strategy, "
-            f"got {spec!r}"
+            f"strategy must be one of {STRATEGY_NAMES} or a tf.distribute.Strategy, got {spec!r}"
         )
     if spec == "default":
         return tf.distribute.get_strategy()

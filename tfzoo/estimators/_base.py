@@ -14,13 +14,18 @@ from __future__ import annotations
 import copy
 import inspect
 import numbers
+import random
 
 import keras
 import numpy as np
 import tensorflow as tf
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from tfzoo.distribute import get_strategy
 from tfzoo.estimators._seeding import as_seed, seeded
@@ -84,8 +89,7 @@ class BaseKerasEstimator(BaseEstimator):
             and 0.0 <= self.validation_fraction < 1.0
         ):
             raise ValueError(
-                "validation_fraction must be in [0, 1), got "
-                f"{self.validation_fraction!r}"
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
             )
         if self.early_stopping and self.validation_fraction == 0:
             raise ValueError("early_stopping=True needs validation_fraction > 0")
@@ -290,7 +294,13 @@ def _copy_with_dtype(model, dtype):
         config["dtype"] = dtype
         return layer.__class__.from_config(config)
 
-    copy_ = keras.models.clone_model(model, clone_function=clone_layer)
+    # Layer constructors draw initializer seeds from Python's `random`; the
+    # copy's weights are overwritten, so give the draws back.
+    state = random.getstate()
+    try:
+        copy_ = keras.models.clone_model(model, clone_function=clone_layer)
+    finally:
+        random.setstate(state)
     copy_.set_weights(model.get_weights())
     return copy_
 
@@ -321,9 +331,7 @@ def call_builder(builder, kwargs, meta):
     except (TypeError, ValueError):  # builtins, C callables
         params = {}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    call_kwargs = {
-        k: v for k, v in meta.items() if (takes_any or k in params) and k not in kwargs
-    }
+    call_kwargs = {k: v for k, v in meta.items() if (takes_any or k in params) and k not in kwargs}
     call_kwargs.update(kwargs)
     return builder(**call_kwargs)
 

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras.src.backend.common import global_state
 from tensorflow.python.eager import context as tf_context
+from tensorflow.python.framework import config as tf_config
 
 _KERAS_SEED_ATTRS = ("global_random_seed", "global_seed_generator")
 
@@ -41,10 +42,9 @@ def global_random_state():
     ctx = tf_context.context()
     return {
         "tf_global_seed": tf_context.global_seed(),
-        "op_determinism": tf.config.experimental.is_op_determinism_enabled(),
-        "keras_seed": keras.utils.get_random_seed()
-        if hasattr(keras.utils, "get_random_seed")
-        else global_state.get_global_attribute("global_random_seed"),
+        # TF exports enable/disable_op_determinism but not the query.
+        "op_determinism": tf_config.is_op_determinism_enabled(),
+        "keras_seed": global_state.get_global_attribute("global_random_seed"),
         "python_random": random.getstate(),
         "numpy_random": np.random.get_state(legacy=False),
         "tf_rng": getattr(ctx, "_rng", None),
@@ -66,9 +66,7 @@ def seeded(random_state):
     saved_tf_rng = getattr(ctx, "_rng", None)
     saved_python = random.getstate()
     saved_numpy = np.random.get_state()
-    saved_keras = {
-        name: global_state.get_global_attribute(name) for name in _KERAS_SEED_ATTRS
-    }
+    saved_keras = {name: global_state.get_global_attribute(name) for name in _KERAS_SEED_ATTRS}
     keras.utils.set_random_seed(seed)
     try:
         yield seed

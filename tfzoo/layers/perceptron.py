@@ -76,9 +76,7 @@ class Perceptron(keras.layers.Layer):
             shape=(self.hidden_units, self.units),
             initializer=self.kernel_initializer,
         )
-        self.b2 = self.add_weight(
-            name="b2", shape=(self.units,), initializer=self.bias_initializer
-        )
+        self.b2 = self.add_weight(name="b2", shape=(self.units,), initializer=self.bias_initializer)
         self.input_spec = keras.layers.InputSpec(min_ndim=1, axes={-1: n_features})
 
     def hidden(self, inputs):

@@ -172,18 +172,8 @@ class NormalEquationStats:
         n = self.n
         sum_x = self.sum_x + n * dx
         sum_y = self.sum_y + n * dy
-        sxx = (
-            self.sxx
-            + np.outer(dx, self.sum_x)
-            + np.outer(self.sum_x, dx)
-            + n * np.outer(dx, dx)
-        )
-        sxy = (
-            self.sxy
-            + np.outer(dx, self.sum_y)
-            + np.outer(self.sum_x, dy)
-            + n * np.outer(dx, dy)
-        )
+        sxx = self.sxx + np.outer(dx, self.sum_x) + np.outer(self.sum_x, dx) + n * np.outer(dx, dx)
+        sxy = self.sxy + np.outer(dx, self.sum_y) + np.outer(self.sum_x, dy) + n * np.outer(dx, dy)
         return sum_x, sum_y, sxx, sxy
 
     def merge(self, other):
@@ -251,9 +241,7 @@ def _check_batch(x, y, n_features, n_outputs):
             f"{n_features} features as input."
         )
     if y.ndim != 2 or y.shape[1] != n_outputs:
-        raise ValueError(
-            f"y has shape {y.shape}, but the model has {n_outputs} output(s)."
-        )
+        raise ValueError(f"y has shape {y.shape}, but the model has {n_outputs} output(s).")
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             "Found input variables with inconsistent numbers of samples: "
@@ -322,8 +310,7 @@ def _find_linear_layer(model):
     return layer
 
 
-def normal_equation_stats(x, y=None, *, n_features, n_outputs, center=True,
-                          chunk_rows=65536):
+def normal_equation_stats(x, y=None, *, n_features, n_outputs, center=True, chunk_rows=65536):
     """Accumulate :class:`NormalEquationStats` over arrays or a batched dataset.
 
     ``x`` is an array (then ``y`` is required) or an iterable of ``(x, y)``
@@ -338,8 +325,7 @@ def normal_equation_stats(x, y=None, *, n_features, n_outputs, center=True,
         _check_batch(x, y, n_features, n_outputs)
         if x.shape[0] == 0:
             raise ValueError(
-                f"Found array with 0 sample(s) (shape={x.shape}) while a minimum "
-                "of 1 is required."
+                f"Found array with 0 sample(s) (shape={x.shape}) while a minimum of 1 is required."
             )
         for start in range(0, x.shape[0], chunk_rows):
             stats.update(x[start : start + chunk_rows], y[start : start + chunk_rows])

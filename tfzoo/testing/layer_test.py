@@ -120,9 +120,7 @@ def run_layer_test(
     config = layer.get_config()
     clone = layer_cls.from_config(config)
     if clone.get_config() != config:
-        raise AssertionError(
-            f"config changed in a round trip:\n{config}\n!=\n{clone.get_config()}"
-        )
+        raise AssertionError(f"config changed in a round trip:\n{config}\n!=\n{clone.get_config()}")
     clone(input_data)
     clone.set_weights(layer.get_weights())
     _assert_structures_close(
@@ -154,9 +152,7 @@ def run_layer_test(
         if not np.all(np.isfinite(loss)):
             raise AssertionError(f"training step gave a non-finite loss {loss}")
         unchanged = [
-            w.path
-            for w, o in zip(model.trainable_weights, old)
-            if np.array_equal(w.numpy(), o)
+            w.path for w, o in zip(model.trainable_weights, old) if np.array_equal(w.numpy(), o)
         ]
         if unchanged:
             raise AssertionError(f"a training step left weights unchanged: {unchanged}")
@@ -170,8 +166,7 @@ def run_layer_test(
 def _wrap(layer_cls, init_kwargs, input_data):
     if isinstance(input_data, (list, tuple)):
         inputs = [
-            keras.Input(shape=x.shape[1:], dtype=str(x.dtype), batch_size=None)
-            for x in input_data
+            keras.Input(shape=x.shape[1:], dtype=str(x.dtype), batch_size=None) for x in input_data
         ]
         outputs = layer_cls(**init_kwargs)(inputs)
     else:
@@ -180,7 +175,7 @@ def _wrap(layer_cls, init_kwargs, input_data):
     return keras.Model(inputs, outputs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _two_cpu_strategy(devices):
     # One strategy per process: TF's collective instance keys collide between
     # MirroredStrategy objects created in the same process.
@@ -203,8 +198,7 @@ def check_mirrored(layer_cls, init_kwargs, input_data):
     not_mirrored = [
         w.path
         for w in model.weights
-        if type(getattr(w, "value", w)).__name__
-        not in ("MirroredVariable", "SyncOnReadVariable")
+        if type(getattr(w, "value", w)).__name__ not in ("MirroredVariable", "SyncOnReadVariable")
     ]
     if not_mirrored:
         raise AssertionError(f"variables not mirrored under the strategy: {not_mirrored}")

@@ -1,0 +1,212 @@
+"""Fit and predict times: tfzoo estimators vs plain Keras, keras.wrappers, scikeras.
+
+Everything is measured in one run of this script, on the same data and the
+same network (the seed's perceptron, 32 hidden tanh units), so the ratios
+hold even on a shared, noisy machine:
+
+* fit: 20 epochs on 2,000 x 20 rows, batch 32 (median of ``--repeats`` fits);
+* predict, 1 row: median of 200 calls;
+* predict, 10,000 rows: median of 5 calls.
+
+    python benchmarks/estimators.py            # about 3 minutes on 2 CPU cores
+    python benchmarks/estimators.py --quick    # a few seconds, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+
+import tfzoo  # noqa: E402
+from tfzoo.models import build_perceptron  # noqa: E402
+
+HIDDEN = 32
+
+
+def _median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _plain_keras(task, n_features, epochs, batch_size):
+    """The same model trained the plain Keras way (model.fit / model.predict)."""
+
+    class Plain:
+        def fit(self, X, y):
+            out = "sigmoid" if task == "classification" else "linear"
+            self.model = build_perceptron(n_features, HIDDEN, output_activation=out)
+            loss = "binary_crossentropy" if task == "classification" else "mse"
+            self.model.compile(keras.optimizers.Adam(0.01), loss)
+            self.model.fit(X, y, epochs=epochs, batch_size=batch_size, verbose=0)
+            return self
+
+        def predict(self, X):
+            return self.model.predict(X, verbose=0)
+
+    return Plain()
+
+
+def _keras_wrapper(task, epochs, batch_size):
+    from keras.wrappers import SKLearnClassifier, SKLearnRegressor
+
+    def build(X, y):
+        # keras.wrappers one-hot encodes classes: two softmax units for two classes.
+        n_out = y.shape[1] if y.ndim > 1 else 1
+        out = "softmax" if task == "classification" else "linear"
+        model = build_perceptron(X.shape[1], HIDDEN, output_activation=out, n_outputs=n_out)
+        loss = "categorical_crossentropy" if task == "classification" else "mse"
+        model.compile(keras.optimizers.Adam(0.01), loss)
+        return model
+
+    cls = SKLearnClassifier if task == "classification" else SKLearnRegressor
+    return cls(model=build, fit_kwargs={"epochs": epochs, "batch_size": batch_size, "verbose": 0})
+
+
+def _scikeras(task, n_features, epochs, batch_size):
+    try:
+        from scikeras.wrappers import KerasClassifier, KerasRegressor
+    except ImportError:
+        return None
+
+    def build():
+        out = "sigmoid" if task == "classification" else "linear"
+        return build_perceptron(n_features, HIDDEN, output_activation=out)
+
+    cls = KerasClassifier if task == "classification" else KerasRegressor
+    loss = "binary_crossentropy" if task == "classification" else "mse"
+    return cls(
+        model=build,
+        loss=loss,
+        optimizer=keras.optimizers.Adam,
+        optimizer__learning_rate=0.01,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+    )
+
+
+def _tfzoo(task, epochs, batch_size):
+    cls = tfzoo.PerceptronClassifier if task == "classification" else tfzoo.PerceptronRegressor
+    return cls(hidden_units=HIDDEN, epochs=epochs, batch_size=batch_size, learning_rate=0.01)
+
+
+def run(task, n_rows, n_features, epochs, batch_size, repeats, one_row_calls, big_rows):
+    if task == "classification":
+        X, y = make_classification(n_rows, n_features, random_state=0)
+    else:
+        X, y = make_regression(n_rows, n_features, noise=1.0, random_state=0)
+        y = (y - y.mean()) / y.std()
+    X = X.astype(np.float32)
+    X_big = np.random.default_rng(0).standard_normal((big_rows, n_features)).astype(np.float32)
+    x_one = X[:1]
+    contenders = {
+        "tfzoo": lambda: _tfzoo(task, epochs, batch_size),
+        "plain Keras": lambda: _plain_keras(task, n_features, epochs, batch_size),
+        "keras.wrappers": lambda: _keras_wrapper(task, epochs, batch_size),
+        "scikeras": lambda: _scikeras(task, n_features, epochs, batch_size),
+    }
+    results = {}
+    for name, make in contenders.items():
+        if make() is None:
+            continue
+        fitted = {}
+
+        def fit_once(make=make, fitted=fitted):
+            fitted["est"] = make().fit(X, y)
+
+        fit_s = _median_time(fit_once, repeats)
+        est = fitted["est"]
+        est.predict(x_one)  # warm-up (traces compiled functions)
+        one_s = _median_time(lambda est=est: est.predict(x_one), one_row_calls)
+        big_s = _median_time(lambda est=est: est.predict(X_big), 5)
+        results[name] = (fit_s, one_s, big_s)
+    return results
+
+
+def print_table(task, results, n_rows, n_features, epochs, batch_size, big_rows):
+    base = results["tfzoo"]
+    print(
+        f"\n{task}: fit {epochs} epochs on {n_rows}x{n_features} (batch {batch_size}); "
+        f"predict 1 row and {big_rows:,} rows"
+    )
+    header = (
+        f"{'estimator':<16}{'fit s':>9}{'vs tfzoo':>10}{'1-row ms':>11}"
+        f"{'tfzoo faster':>14}{f'{big_rows} rows ms':>16}{'vs tfzoo':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, (fit_s, one_s, big_s) in results.items():
+        print(
+            f"{name:<16}{fit_s:>9.2f}{fit_s / base[0]:>9.2f}x{one_s * 1e3:>11.2f}"
+            f"{one_s / base[1]:>13.1f}x{big_s * 1e3:>16.1f}{big_s / base[2]:>9.2f}x"
+        )
+    plain = results["plain Keras"]
+    wrappers = results["keras.wrappers"]
+    print(
+        f"targets: 1-row predict vs keras.wrappers {wrappers[1] / base[1]:.1f}x faster "
+        f"(>= 30x); {big_rows}-row predict tfzoo/model.predict {base[2] / plain[2]:.2f} "
+        f"(<= 1); fit tfzoo/plain Keras {base[0] / plain[0]:.3f} (<= 1.05)"
+    )
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    p.add_argument("--repeats", type=int, default=3, help="fits per contender")
+    args = p.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    # keras.wrappers' predict prints a progress bar per call; silence it so
+    # that the comparison measures prediction, not terminal output.
+    keras.config.disable_interactive_logging()
+    if args.quick:
+        sizes = dict(
+            n_rows=200,
+            n_features=20,
+            epochs=2,
+            batch_size=32,
+            repeats=1,
+            one_row_calls=5,
+            big_rows=1000,
+        )
+    else:
+        sizes = dict(
+            n_rows=2000,
+            n_features=20,
+            epochs=20,
+            batch_size=32,
+            repeats=args.repeats,
+            one_row_calls=200,
+            big_rows=10000,
+        )
+    print(f"keras {keras.__version__}, tfzoo {tfzoo.__version__}")
+    all_results = {}
+    for task in ("regression", "classification"):
+        results = run(task, **sizes)
+        print_table(
+            task,
+            results,
+            sizes["n_rows"],
+            sizes["n_features"],
+            sizes["epochs"],
+            sizes["batch_size"],
+            sizes["big_rows"],
+        )
+        all_results[task] = results
+    return all_results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The public API is pinned: a change here is a change users see."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+EXPECTED = {
+    "tfzoo": [
+        "KerasClassifier",
+        "KerasRegressor",
+        "Linear",
+        "LinearRegressor",
+        "Perceptron",
+        "PerceptronClassifier",
+        "PerceptronRegressor",
+        "build_linear_regression",
+        "build_perceptron",
+        "datasets",
+        "distribute",
+        "estimators",
+        "fit_normal_equations",
+        "layers",
+        "models",
+        "testing",
+    ],
+    "tfzoo.layers": ["Linear", "Perceptron"],
+    "tfzoo.models": [
+        "NormalEquationStats",
+        "NormalEquationsSolution",
+        "RankDeficientWarning",
+        "build_linear_regression",
+        "build_perceptron",
+        "fit_normal_equations",
+    ],
+    "tfzoo.estimators": [
+        "KerasClassifier",
+        "KerasRegressor",
+        "LinearRegressor",
+        "PerceptronClassifier",
+        "PerceptronRegressor",
+    ],
+    "tfzoo.distribute": ["get_strategy"],
+    "tfzoo.testing": ["check_mirrored", "configure_logical_cpus", "run_layer_test"],
+    "tfzoo.datasets": ["load_pathology"],
+    "tfzoo.tuning": [],
+}
+
+
+def test_all_is_pinned():
+    import importlib
+
+    for name, expected in EXPECTED.items():
+        module = importlib.import_module(name)
+        assert sorted(module.__all__) == sorted(expected), name
+        for attr in module.__all__:
+            assert hasattr(module, attr), f"{name}.{attr}"
+
+
+def _run(code, env=None):
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_import_without_tensorflow_says_which_extra():
+    # Hide TensorFlow from the child process: importing it fails like a missing install.
+    code = """
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "tensorflow" or name.startswith("tensorflow."):
+                    raise ImportError("No module named 'tensorflow'")
+        sys.meta_path.insert(0, Block())
+        try:
+            import tfzoo
+        except ImportError as e:
+            print("MSG:", e)
+    """
+    result = _run(code)
+    assert "MSG:" in result.stdout, result.stderr
+    assert "pip install 'tfzoo[cpu]'" in result.stdout
+    assert "tfzoo[gpu]" in result.stdout and "tfzoo[tpu]" in result.stdout
+
+
+def test_import_sets_nothing_global():
+    code = """
+        import logging, random
+        import numpy as np
+        import tensorflow as tf, keras
+        py_state = random.getstate(); np_state = np.random.get_state()[1].copy()
+        level = tf.get_logger().level
+        floatx = keras.config.floatx()
+        policy = keras.config.dtype_policy().name
+        import tfzoo
+        from tensorflow.python.eager import context
+        from tensorflow.python.framework import config
+        assert random.getstate() == py_state
+        assert (np.random.get_state()[1] == np_state).all()
+        assert tf.get_logger().level == level
+        assert keras.config.floatx() == floatx
+        assert keras.config.dtype_policy().name == policy
+        assert context.global_seed() is None
+        assert not config.is_op_determinism_enabled()
+        print("OK")
+    """
+    result = _run(code)
+    assert "OK" in result.stdout, result.stderr
+
+
+def test_wrong_keras_backend_is_a_clear_error():
+    result = _run("import tfzoo", env={"KERAS_BACKEND": "jax"})
+    assert result.returncode != 0
+    assert "KERAS_BACKEND" in result.stderr and "tensorflow" in result.stderr
