@@ -350,3 +350,13 @@ def test_tensorboard_dir_writes_events(blobs, tmp_path):
     fast_clf(epochs=2, tensorboard_dir=tmp_path).fit(X, y)
     events = list(tmp_path.rglob("events.out.tfevents.*"))
     assert events, "no TensorBoard event files"
+
+
+def test_mirrored_strategy_fits_repeatedly(blobs):
+    # two logical CPUs (conftest): each fit resolves strategy="mirrored" again
+    X, y = blobs
+    a = fast_clf(strategy="mirrored", epochs=2, batch_size=20).fit(X, y)
+    layer = a.model_.get_layer("perceptron")
+    assert type(layer.W1.value).__name__ == "MirroredVariable"
+    b = clone(a).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))

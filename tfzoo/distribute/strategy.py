@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import tensorflow as tf
@@ -34,10 +35,27 @@ def get_strategy(spec="auto"):
     if spec == "default":
         return tf.distribute.get_strategy()
     if spec == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return _mirrored(_local_devices())
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         logger.info("strategy='auto': %d GPUs visible, using MirroredStrategy", len(gpus))
-        return tf.distribute.MirroredStrategy()
+        return _mirrored(_local_devices())
     logger.info("strategy='auto': no TPU, at most one GPU; using the default strategy")
     return tf.distribute.get_strategy()
+
+
+def _local_devices():
+    """The devices MirroredStrategy would pick: all GPUs, else all logical CPUs."""
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = gpus or tf.config.list_logical_devices("CPU")
+    return tuple(d.name for d in devices)
+
+
+@functools.cache
+def _mirrored(devices):
+    # One MirroredStrategy per device set and process: two strategies over the
+    # same devices reuse collective instance keys, and training with the
+    # second then fails with "Shape mismatch in the collective instance"
+    # (seen with TF 2.21 on logical CPUs). Reusing the strategy avoids it and
+    # keeps clone()+fit() in grid searches working.
+    return tf.distribute.MirroredStrategy(list(devices))
