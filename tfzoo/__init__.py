@@ -7,31 +7,49 @@ require_tensorflow_backend()
 
 from tfzoo import datasets, distribute, estimators, layers, models, testing  # noqa: E402
 from tfzoo.estimators import (  # noqa: E402
+    CNNClassifier,
     KerasClassifier,
     KerasRegressor,
     LinearRegressor,
+    LSTMClassifier,
+    LSTMRegressor,
     PerceptronClassifier,
     PerceptronRegressor,
+    TextGenerator,
 )
-from tfzoo.layers import Linear, Perceptron  # noqa: E402
+from tfzoo.layers import ConvBlock, Linear, LSTMEncoder, Perceptron  # noqa: E402
 from tfzoo.models import (  # noqa: E402
+    build_char_rnn,
     build_linear_regression,
+    build_lstm_classifier,
+    build_lstm_forecaster,
     build_perceptron,
+    build_small_cnn,
     fit_normal_equations,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CNNClassifier",
+    "ConvBlock",
     "KerasClassifier",
     "KerasRegressor",
+    "LSTMClassifier",
+    "LSTMEncoder",
+    "LSTMRegressor",
     "Linear",
     "LinearRegressor",
     "Perceptron",
     "PerceptronClassifier",
     "PerceptronRegressor",
+    "TextGenerator",
+    "build_char_rnn",
     "build_linear_regression",
+    "build_lstm_classifier",
+    "build_lstm_forecaster",
     "build_perceptron",
+    "build_small_cnn",
     "datasets",
     "distribute",
     "estimators",

@@ -4,9 +4,12 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tfzoo import (
+    CNNClassifier,
     KerasClassifier,
     KerasRegressor,
     LinearRegressor,
+    LSTMClassifier,
+    LSTMRegressor,
     PerceptronClassifier,
     PerceptronRegressor,
 )
@@ -47,6 +50,9 @@ ESTIMATORS = [
         epochs=40,
         learning_rate=0.05,
     ),
+    CNNClassifier(filters=(4, 4, 4), dense_units=16, epochs=20, batch_size=32),
+    LSTMRegressor(units=8, epochs=30, learning_rate=0.05),
+    LSTMClassifier(units=8, epochs=30, learning_rate=0.05),
 ]
 
 

@@ -35,11 +35,11 @@ def get_strategy(spec="auto"):
     if spec == "default":
         return tf.distribute.get_strategy()
     if spec == "mirrored":
-        return _mirrored(_local_devices())
+        return mirrored_strategy(_local_devices())
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         logger.info("strategy='auto': %d GPUs visible, using MirroredStrategy", len(gpus))
-        return _mirrored(_local_devices())
+        return mirrored_strategy(_local_devices())
     logger.info("strategy='auto': no TPU, at most one GPU; using the default strategy")
     return tf.distribute.get_strategy()
 
@@ -52,7 +52,8 @@ def _local_devices():
 
 
 @functools.cache
-def _mirrored(devices):
+def mirrored_strategy(devices):
+    """The process's one ``MirroredStrategy`` over ``devices`` (a tuple of names)."""
     # One MirroredStrategy per device set and process: two strategies over the
     # same devices reuse collective instance keys, and training with the
     # second then fails with "Shape mismatch in the collective instance"

@@ -11,7 +11,6 @@ makes a one-row ``predict`` take about a millisecond instead of building a
 
 from __future__ import annotations
 
-import copy
 import inspect
 import numbers
 import random
@@ -117,12 +116,9 @@ class BaseKerasEstimator(BaseEstimator):
         )
 
     def _make_callbacks(self, has_validation):
-        callbacks = []
-        for callback in self.callbacks or []:
-            try:
-                callbacks.append(copy.deepcopy(callback))
-            except Exception:  # some callbacks hold unpicklable handles
-                callbacks.append(callback)
+        # The user's callback objects are used as given (as model.fit would),
+        # so that what they record can be read after fit; clone() copies them.
+        callbacks = list(self.callbacks or [])
         if self.early_stopping and has_validation:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -194,8 +190,16 @@ class BaseKerasEstimator(BaseEstimator):
     def _validate_kwargs(self):
         return dict(dtype=[np.float64, np.float32], ensure_min_samples=1)
 
+    def _input_shape(self):
+        """Shape of one sample as the model takes it (flat by default)."""
+        return (self.n_features_in_,)
+
+    def _reshape_input(self, X):
+        """Validated flat ``X`` -> the model's input layout."""
+        return X.reshape((X.shape[0],) + tuple(self._input_shape()))
+
     def _train(self, X, y, sample_weight, epochs, seed):
-        X = np.asarray(X, dtype=np.float32)
+        X = self._reshape_input(np.asarray(X, dtype=np.float32))
         validation_data = None
         if self.early_stopping and self.validation_fraction > 0:
             split = train_test_split(
@@ -244,7 +248,7 @@ class BaseKerasEstimator(BaseEstimator):
     def _make_predict_fn(self):
         model = _copy_with_dtype(self.model_, self.predict_dtype)
         target = self._prediction_target(model)
-        spec = tf.TensorSpec([None, self.n_features_in_], self.predict_dtype)
+        spec = tf.TensorSpec([None, *self._input_shape()], self.predict_dtype)
 
         @tf.function(input_signature=[spec], reduce_retracing=True)
         def predict_step(x):
@@ -254,7 +258,7 @@ class BaseKerasEstimator(BaseEstimator):
 
     def _raw_predict(self, X):
         """Model outputs for validated ``X`` as float64 NumPy (chunked)."""
-        X = np.asarray(X, dtype=self.predict_dtype)
+        X = self._reshape_input(np.asarray(X, dtype=self.predict_dtype))
         if X.shape[0] <= PREDICT_CHUNK_ROWS:
             return np.asarray(self._predict_fn(X), dtype=np.float64)
         parts = [
@@ -282,6 +286,53 @@ class BaseKerasEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+class NDInputMixin:
+    """Estimators whose samples are arrays (images, sequences), not rows.
+
+    scikit-learn validates 2-D data, so N-d ``X`` is flattened to rows
+    before validation (``n_features_in_`` counts values per sample) and
+    reshaped to ``sample_shape_`` for the model. Subclasses define
+    ``_resolve_sample_shape(seen, n_features)`` and may set
+    ``_add_channel`` (3-D input gets a trailing axis of 1).
+    """
+
+    _add_channel = False
+
+    def _flatten_samples(self, X, expected=None):
+        if not hasattr(X, "ndim") or getattr(X, "ndim", 2) < 3:
+            return X, None
+        X = np.asarray(X)
+        max_ndim = 4 if self._add_channel else 3
+        if X.ndim > max_ndim:
+            raise ValueError(f"X must have at most {max_ndim} dimensions, got shape {X.shape}")
+        shape = X.shape[1:] + ((1,) if self._add_channel and X.ndim == 3 else ())
+        if expected is not None and tuple(shape) != tuple(expected):
+            raise ValueError(
+                f"X has samples of shape {tuple(shape)}, but {type(self).__name__} was "
+                f"fitted on samples of shape {tuple(expected)}."
+            )
+        return X.reshape(X.shape[0], -1), tuple(int(d) for d in shape)
+
+    def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
+        keep = incremental or (self.warm_start and hasattr(self, "model_"))
+        expected = self.sample_shape_ if keep and hasattr(self, "sample_shape_") else None
+        flat, seen = self._flatten_samples(X, expected)
+        self._seen_sample_shape = seen
+        return super()._fit(flat, y, sample_weight, epochs, incremental, classes)
+
+    def _set_sample_shape(self, n_features):
+        self.sample_shape_ = self._resolve_sample_shape(self._seen_sample_shape, n_features)
+        return self.sample_shape_
+
+    def _input_shape(self):
+        return self.sample_shape_
+
+    def _validated_for_predict(self, X):
+        check_is_fitted(self, "model_")
+        flat, _ = self._flatten_samples(X, self.sample_shape_)
+        return super()._validated_for_predict(flat)
 
 
 def _copy_with_dtype(model, dtype):

@@ -7,13 +7,25 @@ from tfzoo.models.linear_regression import (
     build_linear_regression,
     fit_normal_equations,
 )
+from tfzoo.models.lstm import (
+    CharSampler,
+    build_char_rnn,
+    build_lstm_classifier,
+    build_lstm_forecaster,
+)
 from tfzoo.models.perceptron import build_perceptron
+from tfzoo.models.small_cnn import build_small_cnn
 
 __all__ = [
+    "CharSampler",
     "NormalEquationStats",
     "NormalEquationsSolution",
     "RankDeficientWarning",
+    "build_char_rnn",
     "build_linear_regression",
+    "build_lstm_classifier",
+    "build_lstm_forecaster",
     "build_perceptron",
+    "build_small_cnn",
     "fit_normal_equations",
 ]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfzoo.distribute.strategy import mirrored_strategy
 
 
 def configure_logical_cpus(n=2):
@@ -175,13 +176,6 @@ def _wrap(layer_cls, init_kwargs, input_data):
     return keras.Model(inputs, outputs)
 
 
-@functools.cache
-def _two_cpu_strategy(devices):
-    # One strategy per process: TF's collective instance keys collide between
-    # MirroredStrategy objects created in the same process.
-    return tf.distribute.MirroredStrategy(list(devices))
-
-
 def check_mirrored(layer_cls, init_kwargs, input_data):
     """Build the layer under MirroredStrategy on 2 logical CPUs and run a step."""
     cpus = tf.config.list_logical_devices("CPU")
@@ -191,7 +185,9 @@ def check_mirrored(layer_cls, init_kwargs, input_data):
             "tfzoo.testing.configure_logical_cpus(2) before TensorFlow starts "
             "(tests/conftest.py does)"
         )
-    strategy = _two_cpu_strategy(tuple(d.name for d in cpus[:2]))
+    # The same cached strategy tfzoo.distribute.get_strategy hands out: two
+    # MirroredStrategy objects over the same devices collide in TF's collectives.
+    strategy = mirrored_strategy(tuple(d.name for d in cpus[:2]))
     with strategy.scope():
         model = _wrap(layer_cls, init_kwargs, input_data)
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")

@@ -1,0 +1,126 @@
+"""The seed's small CNN as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+import math
+
+from tfzoo.estimators._base import NDInputMixin
+from tfzoo.estimators._supervised import KerasClassifierBase
+from tfzoo.models.small_cnn import build_small_cnn
+
+
+class CNNClassifier(NDInputMixin, KerasClassifierBase):
+    """Image classifier on :func:`tfzoo.models.build_small_cnn`.
+
+    ``X`` may be images ``(n, h, w)`` or ``(n, h, w, c)``, or flat rows
+    ``(n, h*w*c)``. Flat rows are reshaped to ``image_shape`` when given;
+    without it a row of ``h*h`` values is taken as a square ``h x h x 1``
+    image (784 → 28x28, 64 → 8x8) and any other width ``n`` as a one-row
+    image ``1 x n x 1``. The shape used is ``image_shape_``; at predict time
+    images must have that shape (or be flat with as many values).
+    Pixel values are used as given: scale them (e.g. to [0, 1]) beforehand,
+    as the tfzoo loaders do.
+
+    Args:
+        image_shape: ``(h, w)`` or ``(h, w, c)`` of flat input rows.
+        filters, kernel_sizes, strides, dense_units, batch_norm, dropout:
+            the builder's architecture (the seed's table by default).
+        epochs, batch_size, optimizer, learning_rate, loss, validation_fraction,
+        early_stopping, n_iter_no_change, callbacks, class_weight, warm_start,
+        random_state, verbose, strategy, tensorboard_dir: as in
+        :class:`tfzoo.KerasClassifier`.
+
+    Attributes:
+        image_shape_: ``(h, w, c)`` the model was built for (also ``sample_shape_``).
+        n_features_in_: values per image (``h*w*c``).
+    """
+
+    def __init__(
+        self,
+        *,
+        image_shape=None,
+        filters=(16, 8, 12),
+        kernel_sizes=(5, 5, 4),
+        strides=(1, 2, 2),
+        dense_units=200,
+        batch_norm=False,
+        dropout=0.0,
+        epochs=10,
+        batch_size=128,
+        optimizer="adam",
+        learning_rate=0.002,
+        loss=None,
+        validation_fraction=0.1,
+        early_stopping=False,
+        n_iter_no_change=10,
+        callbacks=None,
+        class_weight=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        strategy="auto",
+        tensorboard_dir=None,
+    ):
+        self.image_shape = image_shape
+        self.filters = filters
+        self.kernel_sizes = kernel_sizes
+        self.strides = strides
+        self.dense_units = dense_units
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.loss = loss
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.strategy = strategy
+        self.tensorboard_dir = tensorboard_dir
+
+    _add_channel = True
+
+    def _resolve_sample_shape(self, seen, n_features):
+        if seen is not None:
+            return seen
+        if self.image_shape is not None:
+            shape = tuple(int(d) for d in self.image_shape)
+            if len(shape) == 2:
+                shape += (1,)
+            if len(shape) != 3 or math.prod(shape) != n_features:
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} does not hold {n_features} values per row"
+                )
+            return shape
+        side = math.isqrt(n_features)
+        if side > 1 and side * side == n_features:
+            return (side, side, 1)
+        return (1, n_features, 1)
+
+    @property
+    def image_shape_(self):
+        """``(h, w, c)`` the model was built for."""
+        return self.sample_shape_
+
+    def _build_keras_model(self, n_features, n_outputs, meta):
+        return build_small_cnn(
+            input_shape=self._set_sample_shape(n_features),
+            num_classes=meta["n_classes"],
+            filters=self.filters,
+            kernel_sizes=self.kernel_sizes,
+            strides=self.strides,
+            dense_units=self.dense_units,
+            batch_norm=self.batch_norm,
+            dropout=self.dropout,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

@@ -1,0 +1,353 @@
+"""LSTM estimators: forecasting/regression, sequence classification, text generation."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from tfzoo.datasets.series import make_windows
+from tfzoo.distribute import get_strategy
+from tfzoo.estimators._base import NDInputMixin
+from tfzoo.estimators._seeding import seeded
+from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
+from tfzoo.models.lstm import (
+    CharSampler,
+    build_char_rnn,
+    build_lstm_classifier,
+    build_lstm_forecaster,
+)
+
+
+class _SequenceShape(NDInputMixin):
+    def _resolve_sample_shape(self, seen, n_features):
+        # 2-D X: each row is a univariate sequence of n_features steps.
+        return seen if seen is not None else (n_features, 1)
+
+
+class LSTMRegressor(_SequenceShape, KerasRegressorBase):
+    """LSTM forecaster / sequence regressor on :func:`build_lstm_forecaster`.
+
+    Three ways to give data:
+
+    * ``fit(series)`` with ``y=None`` and ``window`` set: ``series`` is
+      ``(T,)`` or ``(T, n_features)``; it is cut by
+      :func:`tfzoo.datasets.make_windows` into windows of ``window`` steps,
+      each predicting the next ``horizon`` steps of every column.
+    * ``fit(X, y)`` with 3-D ``X`` ``(n, steps, n_features)``: ready windows.
+    * ``fit(X, y)`` with 2-D ``X`` ``(n, steps)``: each row is a univariate
+      window.
+
+    ``predict`` takes windows (2-D or 3-D, with the fitted step count) and
+    returns ``(n,)`` for one target, else ``(n, horizon * n_targets)``.
+
+    Args:
+        window: window length for the series mode (``y=None``).
+        horizon: steps ahead in the series mode.
+        units, num_layers, dropout, bidirectional: the LSTM encoder.
+        Other parameters as :class:`tfzoo.KerasRegressor`.
+    """
+
+    def __init__(
+        self,
+        *,
+        window=None,
+        horizon=1,
+        units=32,
+        num_layers=1,
+        dropout=0.0,
+        bidirectional=False,
+        epochs=50,
+        batch_size=32,
+        optimizer="adam",
+        learning_rate=0.005,
+        loss=None,
+        validation_fraction=0.1,
+        early_stopping=False,
+        n_iter_no_change=10,
+        callbacks=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        strategy="auto",
+        tensorboard_dir=None,
+    ):
+        self.window = window
+        self.horizon = horizon
+        self.units = units
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.loss = loss
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.strategy = strategy
+        self.tensorboard_dir = tensorboard_dir
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
+        X, y = self._windows_if_series(X, y)
+        return self._fit(X, y, sample_weight, epochs=self.epochs, incremental=False)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        X, y = self._windows_if_series(X, y)
+        return super().partial_fit(X, y, sample_weight)
+
+    def _windows_if_series(self, X, y):
+        if y is not None:
+            return X, y
+        if self.window is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None; "
+                "to fit on a series X instead, set window= (and horizon=)"
+            )
+        return make_windows(np.asarray(X, dtype=np.float64), self.window, self.horizon)
+
+    def _build_keras_model(self, n_features, n_outputs, meta):
+        steps, variables = self._set_sample_shape(n_features)
+        return build_lstm_forecaster(
+            window=steps,
+            n_features=variables,
+            horizon=1,
+            n_targets=n_outputs,
+            units=self.units,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            bidirectional=self.bidirectional,
+        )
+
+
+class LSTMClassifier(_SequenceShape, KerasClassifierBase):
+    """Sequence classifier on :func:`build_lstm_classifier`.
+
+    ``X`` is ``(n, steps, n_features)`` or, 2-D, ``(n, steps)`` univariate
+    sequences. Parameters as :class:`LSTMRegressor` (without the series mode)
+    plus ``class_weight``.
+    """
+
+    def __init__(
+        self,
+        *,
+        units=32,
+        num_layers=1,
+        dropout=0.0,
+        bidirectional=False,
+        epochs=50,
+        batch_size=32,
+        optimizer="adam",
+        learning_rate=0.005,
+        loss=None,
+        validation_fraction=0.1,
+        early_stopping=False,
+        n_iter_no_change=10,
+        callbacks=None,
+        class_weight=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        strategy="auto",
+        tensorboard_dir=None,
+    ):
+        self.units = units
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.loss = loss
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.strategy = strategy
+        self.tensorboard_dir = tensorboard_dir
+
+    def _build_keras_model(self, n_features, n_outputs, meta):
+        steps, variables = self._set_sample_shape(n_features)
+        return build_lstm_classifier(
+            sequence_length=steps,
+            n_features=variables,
+            num_classes=meta["n_classes"],
+            units=self.units,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            bidirectional=self.bidirectional,
+        )
+
+
+class TextGenerator(BaseEstimator):
+    """Character-level language model: ``fit(text)``, ``generate``, ``score``.
+
+    The text is mapped to character ids (``vocabulary_``); training pairs are
+    ``sequence_length``-character windows and the same windows shifted by one
+    (non-overlapping starts, reshuffled every epoch). The last
+    ``validation_fraction`` of the text is held out; ``history_`` has the
+    training and validation loss in nats per character.
+
+    Args:
+        sequence_length: characters per training window.
+        embedding_dim, units, num_layers, dropout: the :func:`build_char_rnn` model.
+        epochs, batch_size, optimizer, learning_rate, validation_fraction,
+        callbacks, random_state, verbose, strategy, tensorboard_dir: training.
+
+    Example:
+        >>> gen = TextGenerator(epochs=5).fit(text)
+        >>> gen.generate("To be", length=200, temperature=0.8)
+        >>> gen.score(held_out)   # bits per character (lower is better)
+    """
+
+    def __init__(
+        self,
+        *,
+        sequence_length=100,
+        embedding_dim=64,
+        units=384,
+        num_layers=1,
+        dropout=0.0,
+        epochs=10,
+        batch_size=64,
+        optimizer="adam",
+        learning_rate=0.002,
+        validation_fraction=0.1,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+        strategy="auto",
+        tensorboard_dir=None,
+    ):
+        self.sequence_length = sequence_length
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.strategy = strategy
+        self.tensorboard_dir = tensorboard_dir
+
+    def _encode(self, text):
+        unknown = sorted(set(text) - set(self._index))
+        if unknown:
+            raise ValueError(f"text has characters not in the vocabulary: {unknown[:20]}")
+        return np.fromiter((self._index[c] for c in text), dtype=np.int32, count=len(text))
+
+    def _windows(self, ids):
+        n = self.sequence_length
+        count = (len(ids) - 1) // n
+        if count < 1:
+            raise ValueError(f"text of {len(ids)} characters is too short for sequence_length={n}")
+        starts = np.arange(count) * n
+        x = np.stack([ids[s : s + n] for s in starts])
+        y = np.stack([ids[s + 1 : s + n + 1] for s in starts])
+        return x, y
+
+    def fit(self, text, y=None):
+        """Learn ``text`` (a string, or a list of strings joined by newlines)."""
+        import tensorflow as tf
+
+        if not isinstance(text, str):
+            text = "\n".join(text)
+        if len(text) < 2:
+            raise ValueError("TextGenerator needs a text of at least 2 characters")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            )
+        self.vocabulary_ = sorted(set(text))
+        self._index = {c: i for i, c in enumerate(self.vocabulary_)}
+        ids = self._encode(text)
+        split = len(ids) - int(len(ids) * self.validation_fraction)
+        x, y_ = self._windows(ids[:split])
+        val = None
+        if self.validation_fraction > 0:
+            val = self._windows(ids[split - 1 :])
+        strategy = get_strategy(self.strategy)
+        with seeded(self.random_state) as seed:
+            with strategy.scope():
+                model = build_char_rnn(
+                    len(self.vocabulary_),
+                    embedding_dim=self.embedding_dim,
+                    units=self.units,
+                    num_layers=self.num_layers,
+                    dropout=self.dropout,
+                    sequence_length=self.sequence_length,
+                )
+                opt = keras.optimizers.get(self.optimizer).__class__(
+                    learning_rate=self.learning_rate
+                )
+                model.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            train = (
+                tf.data.Dataset.from_tensor_slices((x, y_))
+                .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+                .batch(self.batch_size)
+                .prefetch(tf.data.AUTOTUNE)
+            )
+            val_ds = None
+            if val is not None:
+                val_ds = tf.data.Dataset.from_tensor_slices(val).batch(self.batch_size)
+            callbacks = list(self.callbacks or [])
+            if self.tensorboard_dir is not None:
+                callbacks.append(keras.callbacks.TensorBoard(str(self.tensorboard_dir)))
+            history = model.fit(
+                train,
+                epochs=self.epochs,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                verbose=self.verbose,
+                shuffle=False,
+            )
+        self.model_ = model
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        self._sampler = CharSampler(model)
+        return self
+
+    def generate(self, prompt, length=200, temperature=1.0, random_state=None):
+        """``prompt`` followed by ``length`` sampled characters."""
+        check_is_fitted(self, "model_")
+        ids = self._encode(prompt)
+        new = self._sampler.generate(ids, length, temperature=temperature, seed=random_state)
+        return prompt + "".join(self.vocabulary_[i] for i in new)
+
+    def score(self, text, y=None):
+        """Bits per character of ``text`` under the model (lower is better)."""
+        check_is_fitted(self, "model_")
+        x, y_ = self._windows(self._encode(text))
+        logits = self.model_.predict(x, batch_size=self.batch_size, verbose=0)
+        logits = logits - logits.max(axis=-1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        nats = -np.take_along_axis(log_p, y_[..., None], axis=-1).mean()
+        return float(nats / math.log(2))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_sampler", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "model_" in state:
+            self._sampler = CharSampler(self.model_)

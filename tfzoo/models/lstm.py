@@ -1,0 +1,186 @@
+"""LSTM builders: forecasting, sequence classification, character-level text."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfzoo.layers.lstm_encoder import LSTMEncoder
+from tfzoo.models.linear_regression import _positive_int
+
+
+def build_lstm_forecaster(
+    window,
+    n_features=1,
+    horizon=1,
+    n_targets=None,
+    units=64,
+    num_layers=1,
+    dropout=0.0,
+    bidirectional=False,
+    name=None,
+):
+    """Window of a (multivariate) series -> the next ``horizon`` values (uncompiled).
+
+    Args:
+        window: time steps per input window (``None`` for any length).
+        n_features: variables per time step.
+        horizon: steps ahead to predict.
+        n_targets: variables to predict per step (default ``n_features``).
+        units, num_layers, dropout, bidirectional: the :class:`LSTMEncoder`.
+        name: model name (default ``"lstm_forecaster"``).
+
+    Returns:
+        A ``keras.Model`` ``(batch, window, n_features) -> (batch, horizon * n_targets)``;
+        output ``j * n_targets + k`` is variable ``k`` at step ``t + 1 + j``.
+    """
+    n_features = _positive_int(n_features, "n_features")
+    horizon = _positive_int(horizon, "horizon")
+    n_targets = n_features if n_targets is None else _positive_int(n_targets, "n_targets")
+    inputs = keras.Input(shape=(window, n_features), name="window")
+    x = LSTMEncoder(units, num_layers, dropout, bidirectional, name="encoder")(inputs)
+    outputs = keras.layers.Dense(horizon * n_targets, name="forecast")(x)
+    return keras.Model(inputs, outputs, name=name or "lstm_forecaster")
+
+
+def build_lstm_classifier(
+    sequence_length=None,
+    n_features=1,
+    num_classes=2,
+    units=64,
+    num_layers=1,
+    dropout=0.0,
+    bidirectional=False,
+    name=None,
+):
+    """Sequence -> class probabilities (softmax), uncompiled.
+
+    Returns:
+        A ``keras.Model`` ``(batch, sequence_length, n_features) -> (batch, num_classes)``.
+    """
+    n_features = _positive_int(n_features, "n_features")
+    if int(num_classes) != num_classes or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    inputs = keras.Input(shape=(sequence_length, n_features), name="sequence")
+    x = LSTMEncoder(units, num_layers, dropout, bidirectional, name="encoder")(inputs)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name=name or "lstm_classifier")
+
+
+def build_char_rnn(
+    vocab_size,
+    embedding_dim=64,
+    units=384,
+    num_layers=1,
+    dropout=0.0,
+    sequence_length=None,
+    name=None,
+):
+    """Characters -> next-character logits at every position (uncompiled).
+
+    Train with ``SparseCategoricalCrossentropy(from_logits=True)`` on
+    ``(text[i:i+n], text[i+1:i+n+1])`` pairs; sample with :class:`CharSampler`.
+
+    Returns:
+        A ``keras.Model`` ``(batch, steps) int -> (batch, steps, vocab_size)`` logits.
+    """
+    vocab_size = _positive_int(vocab_size, "vocab_size")
+    inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="chars")
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
+    x = LSTMEncoder(units, num_layers, dropout, return_sequences=True, name="encoder")(x)
+    outputs = keras.layers.Dense(vocab_size, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name or "char_rnn")
+
+
+class CharSampler:
+    """Generate from a :func:`build_char_rnn` model.
+
+    ``method="stateful"`` (default) runs the prompt through the network once
+    and then carries the LSTM states, so each new character costs one LSTM
+    step; ``method="window"`` re-runs the model on the last ``window``
+    characters for every new one (what a stateless model does).
+    ``benchmarks/throughput.py`` measures both; the stateful path is the
+    faster one by roughly the window length.
+
+    Args:
+        model: a trained char-RNN (its layers are shared, not copied).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.embedding = model.get_layer("embedding")
+        encoder = model.get_layer("encoder")
+        if encoder.bidirectional:
+            raise ValueError("a bidirectional encoder cannot generate text left to right")
+        self.cells = [lstm.cell for lstm in encoder.lstms]
+        self.head = model.get_layer("logits")
+        self.units = encoder.units
+        spec_tokens = tf.TensorSpec([None, None], tf.int32)
+        spec_states = [tf.TensorSpec([None, self.units], tf.float32)] * (2 * len(self.cells))
+        self._step = tf.function(self._run, input_signature=[spec_tokens, spec_states])
+        self._window = tf.function(
+            lambda tokens: self.model(tokens, training=False)[:, -1, :],
+            input_signature=[spec_tokens],
+        )
+
+    def _run(self, tokens, states):
+        x = self.embedding(tokens)
+        new_states = []
+        for i, cell in enumerate(self.cells):
+            x, h, c = _run_cell(cell, x, states[2 * i], states[2 * i + 1])
+            new_states += [h, c]
+        return self.head(x[:, -1, :]), new_states
+
+    def initial_states(self, batch=1):
+        return [tf.zeros((batch, self.units)) for _ in range(2 * len(self.cells))]
+
+    def generate(
+        self, prompt_ids, length, temperature=1.0, seed=None, method="stateful", window=100
+    ):
+        """``length`` new token ids after ``prompt_ids`` (a non-empty sequence).
+
+        ``temperature`` divides the logits: below 1 is more conservative, above
+        1 more surprising. ``seed`` makes the draw reproducible.
+        """
+        if length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if len(prompt_ids) == 0:
+            raise ValueError("the prompt must hold at least one character")
+        if method not in ("stateful", "window"):
+            raise ValueError(f"method must be 'stateful' or 'window', got {method!r}")
+        rng = np.random.default_rng(seed)
+        history = [int(t) for t in prompt_ids]
+        out = []
+        if method == "stateful":
+            logits, states = self._step(tf.constant([history], tf.int32), self.initial_states())
+        for _ in range(length):
+            if method == "window":
+                logits = self._window(tf.constant([history[-window:]], tf.int32))
+            nxt = _draw(logits.numpy()[0], temperature, rng)
+            out.append(nxt)
+            history.append(nxt)
+            if method == "stateful":
+                logits, states = self._step(tf.constant([[nxt]], tf.int32), states)
+        return out
+
+
+def _draw(logits, temperature, rng):
+    scaled = logits.astype(np.float64) / temperature
+    p = np.exp(scaled - scaled.max())
+    return int(rng.choice(p.shape[0], p=p / p.sum()))
+
+
+def _run_cell(cell, x, h, c):
+    """Run an LSTM cell over ``x`` (batch, steps, features) from ``(h, c)``."""
+    steps = tf.shape(x)[1]
+    outputs = tf.TensorArray(x.dtype, size=steps)
+
+    def body(t, h, c, outputs):
+        out, (h, c) = cell(x[:, t, :], [h, c], training=False)
+        return t + 1, h, c, outputs.write(t, out)
+
+    _, h, c, outputs = tf.while_loop(lambda t, *_: t < steps, body, [tf.constant(0), h, c, outputs])
+    return tf.transpose(outputs.stack(), [1, 0, 2]), h, c
