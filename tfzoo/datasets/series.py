@@ -42,7 +42,7 @@ def make_windows(series, window, horizon=1, target_columns=None, stride=1):
     return X, y
 
 
-def make_seasonal_series(n=2000, period=50, noise=0.3, seed=0):
+def make_seasonal_series(n=2000, period=50, noise=0.1, seed=0):
     """A generated series: two seasonal cycles, a slow trend and AR(1) noise.
 
     Predictable enough for a forecaster to beat "tomorrow = today". Returns ``(n,)``.
