@@ -70,8 +70,10 @@ def main(argv=None):
     ConfusionMatrixDisplay.from_predictions(y_te, clf.predict(x_te), ax=axes[1], colorbar=False)
     axes[1].set_title(f"Confusion matrix (accuracy {accuracy:.3f})")
     proba = clf.predict_proba(x_te[:16])
+    h, w, _ = clf.image_shape_
+    tiles = np.asarray(x_te[:16]).reshape(16, h, w, -1)[..., 0]
     grid = np.concatenate(
-        [np.concatenate(list(x_te[r * 4 : r * 4 + 4, ..., 0]), axis=1) for r in range(4)], axis=0
+        [np.concatenate(list(tiles[r * 4 : r * 4 + 4]), axis=1) for r in range(4)]
     )
     axes[2].imshow(grid, cmap="gray")
     axes[2].set_title("predicted: " + " ".join(str(c) for c in clf.classes_[proba.argmax(1)]))

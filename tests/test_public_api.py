@@ -59,7 +59,14 @@ EXPECTED = {
         "PerceptronRegressor",
         "TextGenerator",
     ],
-    "tfzoo.distribute": ["get_strategy"],
+    "tfzoo.distribute": [
+        "StagedModel",
+        "get_strategy",
+        "logical_devices",
+        "resolve_strategy_spec",
+        "tf_config_workers",
+        "tpu_address",
+    ],
     "tfzoo.testing": ["check_mirrored", "configure_logical_cpus", "run_layer_test"],
     "tfzoo.datasets": [
         "load_digits_images",

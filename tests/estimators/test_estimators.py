@@ -360,3 +360,9 @@ def test_mirrored_strategy_fits_repeatedly(blobs):
     assert type(layer.W1.value).__name__ == "MirroredVariable"
     b = clone(a).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_batch_rounded_to_replicas_with_a_warning(blobs):
+    X, y = blobs
+    with pytest.warns(UserWarning, match="using a global batch of 20"):
+        fast_clf(strategy="mirrored", epochs=1, batch_size=19).fit(X, y)

@@ -1,47 +1,126 @@
-"""Resolve a distribution strategy from a string (or pass one through)."""
+"""Resolve a distribution strategy from a string (or pass one through).
+
+``get_strategy("auto")`` picks, in this order:
+
+1. a TPU, when one is reachable: ``TPU_NAME`` is set (a TPU VM or a named
+   TPU), ``COLAB_TPU_ADDR`` is set (a Colab TPU runtime), or the machine has
+   TPU device files (``/dev/accel*``: a TPU VM);
+2. ``MirroredStrategy`` over all GPUs when more than one is visible;
+3. ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names more than one
+   worker (chief included);
+4. the default strategy.
+
+It logs what it chose and why (logger ``tfzoo.distribute``, level INFO).
+"""
 
 from __future__ import annotations
 
 import functools
+import glob
+import json
 import logging
+import os
 
 import tensorflow as tf
 
 logger = logging.getLogger("tfzoo.distribute")
 
-STRATEGY_NAMES = ("auto", "default", "mirrored")
+STRATEGY_NAMES = ("auto", "default", "mirrored", "multiworker", "tpu")
 
 
-def get_strategy(spec="auto"):
-    """Return a ``tf.distribute.Strategy`` for ``spec``.
+def tpu_address(environ=None, device_glob="/dev/accel*"):
+    """How a TPU can be reached here: ``(address, reason)``, or ``(None, reason)``.
 
-    Args:
-        spec: ``"auto"`` (the default strategy on a plain machine; all GPUs
-            with ``MirroredStrategy`` when more than one is visible),
-            ``"default"``, ``"mirrored"``, or a ``tf.distribute.Strategy``
-            (returned as is).
-
-    Raises:
-        ValueError: for an unknown name.
+    ``address`` is what ``TPUClusterResolver(tpu=...)`` takes: the value of
+    ``TPU_NAME``, ``"grpc://" + COLAB_TPU_ADDR``, or ``"local"`` on a TPU VM.
     """
-    if isinstance(spec, tf.distribute.Strategy):
-        return spec
+    env = os.environ if environ is None else environ
+    if env.get("TPU_NAME"):
+        return env["TPU_NAME"], f"TPU_NAME={env['TPU_NAME']}"
+    if env.get("COLAB_TPU_ADDR"):
+        return "grpc://" + env["COLAB_TPU_ADDR"], f"COLAB_TPU_ADDR={env['COLAB_TPU_ADDR']}"
+    devices = sorted(glob.glob(device_glob))
+    if devices:
+        return "local", f"TPU device files {devices[:2]} (TPU VM)"
+    return None, "no TPU_NAME, no COLAB_TPU_ADDR and no /dev/accel* device"
+
+
+def tf_config_workers(environ=None):
+    """Number of workers (chief included) that ``TF_CONFIG`` names (0 without it)."""
+    env = os.environ if environ is None else environ
+    raw = env.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {raw[:200]!r}") from exc
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/dev/accel*"):
+    """Which strategy ``spec`` means here, without creating it: ``(name, reason)``."""
     if spec is None:
         spec = "auto"
     if not isinstance(spec, str) or spec not in STRATEGY_NAMES:
         raise ValueError(
             f"strategy must be one of {STRATEGY_NAMES} or a tf.distribute.Strategy, got {spec!r}"
         )
-    if spec == "default":
+    if spec != "auto":
+        return spec, f"asked for {spec!r}"
+    address, why = tpu_address(environ, device_glob)
+    if address is not None:
+        return "tpu", why
+    # Physical, not logical, devices: listing logical ones starts the TF runtime,
+    # after which MultiWorkerMirroredStrategy can no longer configure collectives.
+    gpus = len(tf.config.list_physical_devices("GPU")) if n_gpus is None else n_gpus
+    if gpus > 1:
+        return "mirrored", f"{gpus} GPUs visible"
+    workers = tf_config_workers(environ)
+    if workers > 1:
+        return "multiworker", f"TF_CONFIG names {workers} workers"
+    return "default", f"{why}; {gpus} GPU(s); {workers or 'no'} TF_CONFIG workers"
+
+
+def get_strategy(spec="auto"):
+    """Return a ``tf.distribute.Strategy`` for ``spec``.
+
+    Args:
+        spec: ``"auto"`` (see the module docstring), ``"default"``,
+            ``"mirrored"`` (all GPUs, else all logical CPUs), ``"multiworker"``
+            (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``), ``"tpu"``, or a
+            ``tf.distribute.Strategy``, returned as is.
+
+    For any strategy but the default, tfzoo's fixes for Keras's distributed
+    ``fit`` are installed (:mod:`tfzoo.distribute.keras_fixes`).
+    Strategies are created once per process and reused: TensorFlow allows one
+    multi-worker strategy per process, and two ``MirroredStrategy`` objects
+    over the same devices collide in its collective ops.
+
+    Raises:
+        ValueError: for an unknown name.
+        RuntimeError: ``"tpu"`` where no TPU can be reached (at once, no waiting).
+    """
+    if isinstance(spec, tf.distribute.Strategy):
+        return spec
+    name, reason = resolve_strategy_spec(spec)
+    logger.info("strategy=%r -> %s (%s)", spec, name, reason)
+    if name == "default":
         return tf.distribute.get_strategy()
-    if spec == "mirrored":
+    from tfzoo.distribute import keras_fixes
+
+    keras_fixes.apply()  # Keras 3 fit under Mirrored/MultiWorker strategies
+    if name == "mirrored":
         return mirrored_strategy(_local_devices())
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        logger.info("strategy='auto': %d GPUs visible, using MirroredStrategy", len(gpus))
-        return mirrored_strategy(_local_devices())
-    logger.info("strategy='auto': no TPU, at most one GPU; using the default strategy")
-    return tf.distribute.get_strategy()
+    if name == "multiworker":
+        return _multiworker_strategy()
+    address, why = tpu_address()
+    if address is None:
+        raise RuntimeError(
+            f"strategy='tpu' but no TPU can be reached: {why}. On Colab choose a TPU "
+            "runtime; on a TPU VM run on the VM itself; elsewhere set TPU_NAME."
+        )
+    return _tpu_strategy(address)
 
 
 def _local_devices():
@@ -54,9 +133,22 @@ def _local_devices():
 @functools.cache
 def mirrored_strategy(devices):
     """The process's one ``MirroredStrategy`` over ``devices`` (a tuple of names)."""
-    # One MirroredStrategy per device set and process: two strategies over the
-    # same devices reuse collective instance keys, and training with the
-    # second then fails with "Shape mismatch in the collective instance"
-    # (seen with TF 2.21 on logical CPUs). Reusing the strategy avoids it and
+    # Two strategies over the same devices reuse collective instance keys, and
+    # training with the second then fails with "Shape mismatch in the
+    # collective instance" (TF 2.21, logical CPUs). Reusing one avoids it and
     # keeps clone()+fit() in grid searches working.
     return tf.distribute.MirroredStrategy(list(devices))
+
+
+@functools.cache
+def _multiworker_strategy():
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+@functools.cache
+def _tpu_strategy(address):  # pragma: no cover - needs a TPU
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+    if address != "local":
+        tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import random
+import warnings
 
 import keras
 import numpy as np
@@ -174,6 +175,7 @@ class BaseKerasEstimator(BaseEstimator):
                     model.compile(
                         optimizer=self._make_optimizer(),
                         loss=self._loss_for(model),
+                        steps_per_execution=getattr(self, "steps_per_execution", 1),
                     )
                 self.model_ = model
                 self.history_ = {}
@@ -215,6 +217,16 @@ class BaseKerasEstimator(BaseEstimator):
             else:
                 validation_data = (X_val, y_val)
         batch_size = self.batch_size if self.batch_size is not None else min(200, len(X))
+        replicas = self.model_.distribute_strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            rounded = -(-batch_size // replicas) * replicas
+            warnings.warn(
+                f"batch_size={batch_size} does not split evenly over the {replicas} "
+                f"replicas of the distribution strategy; using a global batch of {rounded}.",
+                UserWarning,
+                stacklevel=3,
+            )
+            batch_size = rounded
         train = make_dataset(X, y, sample_weight, batch_size, shuffle=True, seed=seed)
         if validation_data is not None:
             validation_data = make_dataset(*(validation_data + (None,))[:3], batch_size)

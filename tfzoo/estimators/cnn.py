@@ -25,6 +25,8 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         image_shape: ``(h, w)`` or ``(h, w, c)`` of flat input rows.
         filters, kernel_sizes, strides, dense_units, batch_norm, dropout:
             the builder's architecture (the seed's table by default).
+        steps_per_execution: training steps per call of the compiled train
+            function (fewer Python round trips; ``benchmarks/throughput.py``).
         epochs, batch_size, optimizer, learning_rate, loss, validation_fraction,
         early_stopping, n_iter_no_change, callbacks, class_weight, warm_start,
         random_state, verbose, strategy, tensorboard_dir: as in
@@ -47,6 +49,7 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         dropout=0.0,
         epochs=10,
         batch_size=128,
+        steps_per_execution=8,
         optimizer="adam",
         learning_rate=0.002,
         loss=None,
@@ -68,6 +71,7 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         self.dense_units = dense_units
         self.batch_norm = batch_norm
         self.dropout = dropout
+        self.steps_per_execution = steps_per_execution
         self.epochs = epochs
         self.batch_size = batch_size
         self.optimizer = optimizer

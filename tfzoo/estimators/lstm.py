@@ -197,16 +197,19 @@ class TextGenerator(BaseEstimator):
     """Character-level language model: ``fit(text)``, ``generate``, ``score``.
 
     The text is mapped to character ids (``vocabulary_``); training pairs are
-    ``sequence_length``-character windows and the same windows shifted by one
-    (non-overlapping starts, reshuffled every epoch). The last
+    ``sequence_length``-character windows and the same windows shifted by one:
+    non-overlapping, cut at a new random offset every epoch and shuffled.
+    The learning rate follows a cosine decay over all steps by default
+    (``lr_schedule="constant"`` keeps it fixed). The last
     ``validation_fraction`` of the text is held out; ``history_`` has the
     training and validation loss in nats per character.
 
     Args:
         sequence_length: characters per training window.
         embedding_dim, units, num_layers, dropout: the :func:`build_char_rnn` model.
-        epochs, batch_size, optimizer, learning_rate, validation_fraction,
-        callbacks, random_state, verbose, strategy, tensorboard_dir: training.
+        epochs, batch_size, optimizer, learning_rate, lr_schedule, clipnorm,
+        validation_fraction, callbacks, random_state, verbose, strategy,
+        tensorboard_dir: training.
 
     Example:
         >>> gen = TextGenerator(epochs=5).fit(text)
@@ -226,6 +229,8 @@ class TextGenerator(BaseEstimator):
         batch_size=64,
         optimizer="adam",
         learning_rate=0.002,
+        lr_schedule="cosine",
+        clipnorm=None,
         validation_fraction=0.1,
         callbacks=None,
         random_state=None,
@@ -242,6 +247,8 @@ class TextGenerator(BaseEstimator):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.clipnorm = clipnorm
         self.validation_fraction = validation_fraction
         self.callbacks = callbacks
         self.random_state = random_state
@@ -281,12 +288,12 @@ class TextGenerator(BaseEstimator):
         self._index = {c: i for i, c in enumerate(self.vocabulary_)}
         ids = self._encode(text)
         split = len(ids) - int(len(ids) * self.validation_fraction)
-        x, y_ = self._windows(ids[:split])
         val = None
         if self.validation_fraction > 0:
             val = self._windows(ids[split - 1 :])
         strategy = get_strategy(self.strategy)
         with seeded(self.random_state) as seed:
+            train, steps, batch = self._training_windows(ids[:split], seed)
             with strategy.scope():
                 model = build_char_rnn(
                     len(self.vocabulary_),
@@ -296,25 +303,20 @@ class TextGenerator(BaseEstimator):
                     dropout=self.dropout,
                     sequence_length=self.sequence_length,
                 )
-                opt = keras.optimizers.get(self.optimizer).__class__(
-                    learning_rate=self.learning_rate
+                model.compile(
+                    self._optimizer(steps * self.epochs),
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 )
-                model.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-            train = (
-                tf.data.Dataset.from_tensor_slices((x, y_))
-                .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-                .batch(self.batch_size)
-                .prefetch(tf.data.AUTOTUNE)
-            )
             val_ds = None
             if val is not None:
-                val_ds = tf.data.Dataset.from_tensor_slices(val).batch(self.batch_size)
+                val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch)
             callbacks = list(self.callbacks or [])
             if self.tensorboard_dir is not None:
                 callbacks.append(keras.callbacks.TensorBoard(str(self.tensorboard_dir)))
             history = model.fit(
                 train,
                 epochs=self.epochs,
+                steps_per_epoch=steps,
                 validation_data=val_ds,
                 callbacks=callbacks,
                 verbose=self.verbose,
@@ -324,6 +326,54 @@ class TextGenerator(BaseEstimator):
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self._sampler = CharSampler(model)
         return self
+
+    def _optimizer(self, total_steps):
+        lr = self.learning_rate
+        if self.lr_schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.05)
+        elif self.lr_schedule != "constant":
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
+        config = {"learning_rate": lr}
+        if self.clipnorm is not None:
+            config["clipnorm"] = self.clipnorm
+        return keras.optimizers.get(self.optimizer).__class__(**config)
+
+    def _training_windows(self, ids, seed):
+        """Windows starting at a random offset each epoch, in a random order.
+
+        Non-overlapping windows at a fixed offset show the model the same
+        sequences every epoch; a new offset per epoch shows it new cuts of
+        the text (less over-fitting) at no cost. Returns (dataset, steps, batch).
+        """
+        import tensorflow as tf
+
+        n = self.sequence_length
+        per_epoch = (len(ids) - n) // n  # windows available at any offset < n
+        if per_epoch < 1:
+            raise ValueError(f"text of {len(ids)} characters is too short for sequence_length={n}")
+        batch = min(self.batch_size, per_epoch)
+        steps = per_epoch // batch
+        base = int(seed if seed is not None else np.random.default_rng().integers(2**31 - 1))
+        ids_t = tf.constant(ids, tf.int32)
+        span = tf.range(n + 1)[None, :]
+
+        def epoch_windows(epoch):
+            key = tf.stack([tf.constant(base, tf.int64), epoch])
+            offset = tf.random.stateless_uniform([], key, maxval=n, dtype=tf.int64)
+            order = tf.argsort(tf.random.stateless_uniform([per_epoch], key + 1))
+            starts = tf.cast(offset, tf.int32) + tf.cast(order, tf.int32) * n
+            return tf.data.Dataset.from_tensor_slices(tf.gather(ids_t, starts[:, None] + span))
+
+        ds = (
+            tf.data.Dataset.range(self.epochs)
+            .flat_map(epoch_windows)
+            .map(lambda s: (s[:-1], s[1:]), num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        return ds, steps, batch
 
     def generate(self, prompt, length=200, temperature=1.0, random_state=None):
         """``prompt`` followed by ``length`` sampled characters."""

@@ -343,7 +343,7 @@ def normal_equation_stats(x, y=None, *, n_features, n_outputs, center=True, chun
     return stats
 
 
-def fit_normal_equations(model, x, y=None, l2=0.0):
+def fit_normal_equations(model, x, y=None, l2=0.0, strategy=None):
     """Fit a linear-regression model in closed form and write θ into its weights.
 
     Computes ``θ = (XᵀX + λI)⁻¹ XᵀY`` in float64 by a Cholesky solve of the
@@ -362,6 +362,10 @@ def fit_normal_equations(model, x, y=None, l2=0.0):
         y: targets ``(n_samples,)`` or ``(n_samples, n_outputs)`` when ``x`` is
             an array.
         l2: ridge penalty ``λ`` (on the sums, like scikit-learn's ``alpha``).
+        strategy: a ``tf.distribute.Strategy`` (or a name for
+            :func:`tfzoo.distribute.get_strategy`): each replica and worker sums
+            its own shard of ``x`` (a dataset of global batches, or arrays,
+            batched here), the sums are all-reduced, one solve follows.
 
     Returns:
         A :class:`NormalEquationsSolution` (float64 ``coef``, ``intercept``,
@@ -370,6 +374,15 @@ def fit_normal_equations(model, x, y=None, l2=0.0):
     layer = _find_linear_layer(model)
     if not layer.built:
         raise ValueError("the Linear layer is not built yet: call the model once")
+    if strategy is not None:
+        import tensorflow as tf
+
+        from tfzoo.distribute import get_strategy
+        from tfzoo.distribute.normal_equations import fit_normal_equations_distributed
+
+        if y is not None:
+            x = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y))).batch(1024)
+        return fit_normal_equations_distributed(model, x, get_strategy(strategy), l2=l2)
     n_features, n_outputs = layer.kernel.shape
     stats = normal_equation_stats(
         x, y, n_features=n_features, n_outputs=n_outputs, center=layer.fit_intercept

@@ -79,7 +79,8 @@ def build_char_rnn(
 ):
     """Characters -> next-character logits at every position (uncompiled).
 
-    Train with ``SparseCategoricalCrossentropy(from_logits=True)`` on
+    ``dropout`` applies to the inputs of every LSTM and to the last LSTM's
+    output. Train with ``SparseCategoricalCrossentropy(from_logits=True)`` on
     ``(text[i:i+n], text[i+1:i+n+1])`` pairs; sample with :class:`CharSampler`.
 
     Returns:
@@ -89,6 +90,8 @@ def build_char_rnn(
     inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="chars")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
     x = LSTMEncoder(units, num_layers, dropout, return_sequences=True, name="encoder")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="output_dropout")(x)
     outputs = keras.layers.Dense(vocab_size, name="logits")(x)
     return keras.Model(inputs, outputs, name=name or "char_rnn")
 

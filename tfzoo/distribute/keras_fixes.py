@@ -1,0 +1,126 @@
+"""The one place where tfzoo patches Keras internals (Keras 3 TensorFlow trainer).
+
+Two upstream bugs break ``model.fit`` under ``tf.distribute`` (keras-team/keras#20585):
+
+1. ``TensorFlowTrainer._maybe_symbolic_build`` builds the model from the
+   first batch after asking the strategy to *reduce* the whole nested batch
+   (``strategy.reduce("MEAN", batch)``). Under ``MultiWorkerMirroredStrategy``
+   that fails ("PerReplica cannot be converted to a Tensor"); under
+   ``MirroredStrategy`` it fails whenever the global batch does not split
+   evenly across replicas (``AddN ... must have the same size and shape``).
+   Only the shapes matter for a symbolic build, so one local replica's value
+   of each input is enough: that is the fix.
+2. ``reduce_per_replica`` reduces metric values across workers with
+   ``strategy.reduce("MEAN", v, axis=0)``, which fails for the scalar loss
+   and metrics; scalars need ``axis=None``.
+
+:func:`apply` installs both fixes once, only on Keras versions where the
+original code is the code checked here (``KERAS_RANGE``); the test
+``tests/distribute/test_keras_fixes.py`` fails loudly when upstream changes
+that code, so the fix is re-examined rather than silently applied.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import keras
+import tensorflow as tf
+from keras.src import tree
+from keras.src.backend.tensorflow import trainer as tf_trainer
+
+#: Keras versions whose trainer code was read and patched here (inclusive range).
+KERAS_RANGE = ((3, 10), (3, 15))
+
+#: Lines of upstream code whose presence means the bug is still there.
+UPSTREAM_MARKERS = {
+    "_maybe_symbolic_build": "data_batch = self.distribute_strategy.reduce(",
+    "reduce_per_replica": 'return strategy.reduce("MEAN", v, axis=0)',
+}
+
+_applied = False
+_original = {}
+
+
+def keras_version():
+    return tuple(int(p) for p in keras.__version__.split(".")[:2])
+
+
+def upstream_still_broken():
+    """Whether the upstream functions still contain the code the fixes replace."""
+    sources = {
+        "_maybe_symbolic_build": inspect.getsource(
+            _original.get(
+                "_maybe_symbolic_build", tf_trainer.TensorFlowTrainer._maybe_symbolic_build
+            )
+        ),
+        "reduce_per_replica": inspect.getsource(
+            _original.get("reduce_per_replica", tf_trainer.reduce_per_replica)
+        ),
+    }
+    return {name: marker in sources[name] for name, marker in UPSTREAM_MARKERS.items()}
+
+
+def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    if self._distribute_strategy is None:
+        return
+    if iterator is not None:
+        for _, _, it in iterator:
+            batch = next(it)
+            # Shapes are all a symbolic build needs: take this worker's first
+            # replica's slice of each input instead of reducing across replicas.
+            data_batch = tree.map_structure(
+                lambda x: (
+                    self.distribute_strategy.experimental_local_results(x)[0]
+                    if isinstance(x, tf.distribute.DistributedValues)
+                    else x
+                ),
+                batch,
+            )
+            break
+    with self.distribute_strategy.scope():
+        self._symbolic_build(data_batch=data_batch)
+
+
+def _reduce_per_replica(values, strategy, reduction):
+    original = _original["reduce_per_replica"]
+    if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+        if reduction == "auto" and isinstance(strategy, tf.distribute.TPUStrategy):
+            return original(values, strategy, reduction)
+
+        def _reduce(v):
+            rank = (
+                v.values[0].shape.rank if tf_trainer._is_per_replica_instance(v) else v.shape.rank
+            )
+            return strategy.reduce("MEAN", v, axis=None if rank == 0 else 0)
+
+        return tree.map_structure(_reduce, values)
+    return original(values, strategy, reduction)
+
+
+def apply():
+    """Install the fixes (idempotent). Returns True when they are in place."""
+    global _applied
+    if _applied:
+        return True
+    version = keras_version()
+    if not (KERAS_RANGE[0] <= version <= KERAS_RANGE[1]):
+        warnings.warn(
+            f"tfzoo's Keras distribution fixes were written for Keras "
+            f"{KERAS_RANGE[0]}-{KERAS_RANGE[1]}, found {keras.__version__}; not applied. "
+            "Multi-worker fit may fail if upstream has not fixed keras-team/keras#20585.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    _original["_maybe_symbolic_build"] = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
+    _original["reduce_per_replica"] = tf_trainer.reduce_per_replica
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    tf_trainer.reduce_per_replica = _reduce_per_replica
+    _applied = True
+    return True
+
+
+def is_applied():
+    return _applied
