@@ -60,10 +60,12 @@ EXPECTED = {
         "TextGenerator",
     ],
     "tfzoo.distribute": [
+        "BackupAndRestore",
         "StagedModel",
         "get_strategy",
         "logical_devices",
         "resolve_strategy_spec",
+        "task_name",
         "tf_config_workers",
         "tpu_address",
     ],
@@ -80,7 +82,16 @@ EXPECTED = {
         "make_windows",
         "read_idx",
     ],
-    "tfzoo.tuning": [],
+    "tfzoo.tuning": [
+        "CharRNNHyperModel",
+        "LSTMClassifierHyperModel",
+        "LSTMForecasterHyperModel",
+        "LinearRegressionHyperModel",
+        "PerceptronHyperModel",
+        "SmallCNNHyperModel",
+        "TunedClassifier",
+        "TunedRegressor",
+    ],
 }
 
 

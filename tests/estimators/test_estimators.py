@@ -345,11 +345,18 @@ def test_early_stopping_warm_start_partial_fit(blobs):
         pf.partial_fit(np.ones((3, 3)), [0, 1, 2])
 
 
-def test_tensorboard_dir_writes_events(blobs, tmp_path):
+def test_tensorboard_dir_writes_scalars_and_graph(blobs, tmp_path):
     X, y = blobs
     fast_clf(epochs=2, tensorboard_dir=tmp_path).fit(X, y)
     events = list(tmp_path.rglob("events.out.tfevents.*"))
     assert events, "no TensorBoard event files"
+    tags, graphs = set(), 0
+    for path in events:
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            graphs += event.HasField("graph_def")
+            tags.update(v.tag for v in event.summary.value)
+    assert "epoch_loss" in tags, tags
+    assert graphs > 0, "no graph written"
 
 
 def test_mirrored_strategy_fits_repeatedly(blobs):

@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
 
 from tfzoo.distribute import get_strategy
 from tfzoo.estimators._seeding import as_seed, seeded
+from tfzoo.estimators._tensorboard import TensorBoard
 
 #: Rows per call of the compiled prediction function (bounds peak memory).
 PREDICT_CHUNK_ROWS = 16384
@@ -129,9 +130,7 @@ class BaseKerasEstimator(BaseEstimator):
                 )
             )
         if self.tensorboard_dir is not None:
-            callbacks.append(
-                keras.callbacks.TensorBoard(log_dir=str(self.tensorboard_dir), write_graph=True)
-            )
+            callbacks.append(TensorBoard(log_dir=str(self.tensorboard_dir), write_graph=True))
         return callbacks
 
     def _loss_for(self, model):

@@ -14,6 +14,7 @@ from tfzoo.distribute import get_strategy
 from tfzoo.estimators._base import NDInputMixin
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
+from tfzoo.estimators._tensorboard import TensorBoard
 from tfzoo.models.lstm import (
     CharSampler,
     build_char_rnn,
@@ -312,7 +313,7 @@ class TextGenerator(BaseEstimator):
                 val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch)
             callbacks = list(self.callbacks or [])
             if self.tensorboard_dir is not None:
-                callbacks.append(keras.callbacks.TensorBoard(str(self.tensorboard_dir)))
+                callbacks.append(TensorBoard(str(self.tensorboard_dir), write_graph=True))
             history = model.fit(
                 train,
                 epochs=self.epochs,

@@ -1,0 +1,106 @@
+"""Every hypermodel: the full hp.values after one build, defaults = builder defaults,
+and an override takes effect."""
+
+import inspect
+
+import keras_tuner as kt
+import pytest
+
+from tfzoo import tuning
+from tfzoo.models import (
+    build_char_rnn,
+    build_lstm_classifier,
+    build_lstm_forecaster,
+    build_perceptron,
+    build_small_cnn,
+)
+
+LSTM_DEFAULTS = {"units": 64, "num_layers": 1, "dropout": 0.0, "bidirectional": False}
+
+CASES = {
+    "linear": (
+        lambda: tuning.LinearRegressionHyperModel(5),
+        {"l2": 0.0, "optimizer": "adam", "learning_rate": 0.01},
+        ("l2", 0.5),
+    ),
+    "perceptron": (
+        lambda: tuning.PerceptronHyperModel(3),
+        {
+            "hidden_units": 2,
+            "hidden_activation": "tanh",
+            "optimizer": "adam",
+            "learning_rate": 0.01,
+        },
+        ("hidden_units", 5),
+    ),
+    "small_cnn": (
+        lambda: tuning.SmallCNNHyperModel((16, 16, 1), 4),
+        {
+            "filters1": 16,
+            "filters2": 8,
+            "filters3": 12,
+            "dense_units": 200,
+            "batch_norm": False,
+            "dropout": 0.0,
+            "optimizer": "adam",
+            "learning_rate": 0.002,
+        },
+        ("dense_units", 64),
+    ),
+    "lstm_forecaster": (
+        lambda: tuning.LSTMForecasterHyperModel(10, 2),
+        {**LSTM_DEFAULTS, "optimizer": "adam", "learning_rate": 0.005},
+        ("units", 16),
+    ),
+    "lstm_classifier": (
+        lambda: tuning.LSTMClassifierHyperModel(10, 2, 3),
+        {**LSTM_DEFAULTS, "optimizer": "adam", "learning_rate": 0.005},
+        ("num_layers", 2),
+    ),
+    "char_rnn": (
+        lambda: tuning.CharRNNHyperModel(20, 12),
+        {
+            "embedding_dim": 64,
+            "units": 384,
+            "num_layers": 1,
+            "dropout": 0.0,
+            "optimizer": "adam",
+            "learning_rate": 0.002,
+        },
+        ("units", 32),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_values_after_one_build_and_override(name):
+    make, expected, (key, value) = CASES[name]
+    hp = kt.HyperParameters()
+    model = make().build(hp)
+    assert hp.values == expected
+    assert model.optimizer is not None  # compiled
+    hp2 = kt.HyperParameters()
+    hp2.Fixed(key, value)
+    model2 = make().build(hp2)
+    assert hp2.values[key] == value
+    assert model2.count_params() != model.count_params() or key == "l2"
+    if key == "l2":
+        assert model2.get_layer("linear").kernel_regularizer is not None
+
+
+def _default(fn, arg):
+    return inspect.signature(fn).parameters[arg].default
+
+
+def test_defaults_equal_the_builders():
+    assert _default(build_perceptron, "hidden_units") == 2
+    assert _default(build_perceptron, "hidden_activation") == "tanh"
+    assert _default(build_small_cnn, "filters") == (16, 8, 12)
+    assert _default(build_small_cnn, "dense_units") == 200
+    assert _default(build_small_cnn, "batch_norm") is False
+    assert _default(build_small_cnn, "dropout") == 0.0
+    for fn in (build_lstm_forecaster, build_lstm_classifier):
+        for k, v in LSTM_DEFAULTS.items():
+            assert _default(fn, k) == v, (fn.__name__, k)
+    for k in ("embedding_dim", "units", "num_layers", "dropout"):
+        assert CASES["char_rnn"][1][k] == _default(build_char_rnn, k)

@@ -1,0 +1,37 @@
+"""Keras's TensorBoard callback, plus the model graph that Keras 3 no longer writes.
+
+Keras 3's ``TensorBoard(write_graph=True)`` only writes a graph when
+``model.train_function`` is itself a ``tf.function``; on the TensorFlow
+backend it is a Python wrapper, so no graph reaches TensorBoard's Graphs tab.
+This subclass traces the model's forward pass once at the start of training
+and writes that graph to the ``train`` run.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """``keras.callbacks.TensorBoard`` that also writes the model's graph."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.write_graph:
+            self._write_forward_graph()
+
+    def _write_forward_graph(self):
+        inputs = getattr(self.model, "inputs", None)
+        if not inputs:  # subclassed model never called symbolically: nothing to trace
+            return
+        specs = [tf.TensorSpec(t.shape, t.dtype) for t in inputs]
+        model = self.model
+
+        @tf.function
+        def forward(*xs):
+            return model(xs[0] if len(xs) == 1 else list(xs), training=False)
+
+        graph = forward.get_concrete_function(*specs).graph
+        with self._train_writer.as_default():
+            tf.summary.graph(graph)
