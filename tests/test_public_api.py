@@ -62,9 +62,13 @@ EXPECTED = {
     "tfzoo.distribute": [
         "BackupAndRestore",
         "StagedModel",
+        "fit",
+        "fit_ps",
         "get_strategy",
         "logical_devices",
+        "ps_strategy",
         "resolve_strategy_spec",
+        "serve",
         "task_name",
         "tf_config_workers",
         "tpu_address",

@@ -73,3 +73,25 @@ def test_closed_form_is_all_reduced_across_replicas():
     np.testing.assert_allclose(solution.intercept[0], ref.intercept_, rtol=1e-6)
     arrays = fit_normal_equations(build_linear_regression(10), X, y, strategy="mirrored")
     np.testing.assert_allclose(arrays.coef, solution.coef, rtol=1e-9)
+
+
+def test_fit_helper_builds_in_the_strategy_scope():
+    from tfzoo.distribute import fit
+    from tfzoo.models import build_perceptron
+
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model, history = fit(
+        lambda: build_perceptron(4, hidden_units=3),
+        x,
+        y,
+        strategy="mirrored",
+        compile_kwargs={"optimizer": "sgd", "loss": "binary_crossentropy"},
+        epochs=2,
+        batch_size=7,  # uneven over 2 replicas: fine
+        verbose=0,
+    )
+    assert type(model.weights[0].value).__name__ == "MirroredVariable"
+    assert len(history.history["loss"]) == 2
+    with pytest.raises(TypeError, match="builds the model"):
+        fit(build_perceptron(4), x, y)

@@ -1,6 +1,7 @@
 """Distribution strategies, Keras fixes for distributed fit, and device placement."""
 
 from tfzoo.distribute.fault_tolerance import BackupAndRestore, task_name
+from tfzoo.distribute.parameter_server import fit_ps, ps_strategy, serve
 from tfzoo.distribute.placement import StagedModel, logical_devices
 from tfzoo.distribute.strategy import (
     get_strategy,
@@ -8,13 +9,18 @@ from tfzoo.distribute.strategy import (
     tf_config_workers,
     tpu_address,
 )
+from tfzoo.distribute.training import fit
 
 __all__ = [
     "BackupAndRestore",
     "StagedModel",
+    "fit",
+    "fit_ps",
     "get_strategy",
     "logical_devices",
+    "ps_strategy",
     "resolve_strategy_spec",
+    "serve",
     "task_name",
     "tf_config_workers",
     "tpu_address",

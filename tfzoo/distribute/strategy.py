@@ -25,7 +25,7 @@ import tensorflow as tf
 
 logger = logging.getLogger("tfzoo.distribute")
 
-STRATEGY_NAMES = ("auto", "default", "mirrored", "multiworker", "tpu")
+STRATEGY_NAMES = ("auto", "default", "mirrored", "multiworker", "ps", "tpu")
 
 
 def tpu_address(environ=None, device_glob="/dev/accel*"):
@@ -88,7 +88,9 @@ def get_strategy(spec="auto"):
     Args:
         spec: ``"auto"`` (see the module docstring), ``"default"``,
             ``"mirrored"`` (all GPUs, else all logical CPUs), ``"multiworker"``
-            (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``), ``"tpu"``, or a
+            (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``), ``"ps"``
+            (``ParameterServerStrategy`` from ``TF_CONFIG``; train with
+            :func:`tfzoo.distribute.fit_ps`), ``"tpu"``, or a
             ``tf.distribute.Strategy``, returned as is.
 
     For any strategy but the default, tfzoo's fixes for Keras's distributed
@@ -114,6 +116,10 @@ def get_strategy(spec="auto"):
         return mirrored_strategy(_local_devices())
     if name == "multiworker":
         return _multiworker_strategy()
+    if name == "ps":
+        from tfzoo.distribute.parameter_server import ps_strategy
+
+        return ps_strategy()
     address, why = tpu_address()
     if address is None:
         raise RuntimeError(

@@ -166,6 +166,11 @@ class BaseKerasEstimator(BaseEstimator):
         sample_weight = self._effective_sample_weight(y_enc, sample_weight)
 
         strategy = get_strategy(self.strategy)
+        if "ParameterServer" in type(strategy).__name__:
+            raise ValueError(
+                "estimators train with Keras's fit, which ParameterServerStrategy does not "
+                "support: use strategy='mirrored'/'multiworker', or tfzoo.distribute.fit_ps"
+            )
         with seeded(self.random_state) as seed:
             if not keep:
                 with strategy.scope():

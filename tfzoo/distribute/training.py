@@ -1,0 +1,44 @@
+"""Train a builder's model under any strategy with one call."""
+
+from __future__ import annotations
+
+import keras
+
+from tfzoo.distribute.strategy import get_strategy
+
+
+def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **fit_kwargs):
+    """Build, compile and fit a model under ``strategy`` (a name or a Strategy).
+
+    Args:
+        build_model: a function returning an uncompiled ``keras.Model`` (any
+            ``tfzoo.models.build_*`` with its arguments bound, e.g. by a lambda).
+            It is called inside ``strategy.scope()``, so the variables are the
+            strategy's (mirrored, on TPU cores...).
+        x, y: training data, as ``model.fit`` takes them.
+        strategy: see :func:`tfzoo.distribute.get_strategy`. Parameter-server
+            training does not go through Keras's ``fit``: use
+            :func:`tfzoo.distribute.fit_ps`.
+        compile_kwargs: arguments of ``model.compile`` (optimizer, loss, ...).
+        **fit_kwargs: arguments of ``model.fit``. ``batch_size`` is the global
+            batch; it need not split evenly over the replicas.
+
+    Returns:
+        ``(model, history)``.
+    """
+    if isinstance(build_model, keras.Model) or not callable(build_model):
+        raise TypeError(
+            "fit needs a function that builds the model (so that it is built inside "
+            f"the strategy's scope), got {type(build_model).__name__}"
+        )
+    strategy = get_strategy(strategy)
+    if "ParameterServer" in type(strategy).__name__:
+        raise ValueError(
+            "Keras's fit does not support ParameterServerStrategy: use "
+            "tfzoo.distribute.fit_ps with a ClusterCoordinator"
+        )
+    with strategy.scope():
+        model = build_model()
+        model.compile(**(compile_kwargs or {}))
+    history = model.fit(x, y, **fit_kwargs)
+    return model, history
