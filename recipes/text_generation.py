@@ -21,9 +21,9 @@ from _common import Timer, output_dir, parser, print_table, use_agg_backend  # n
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0], epochs=4)
+    p = parser(__doc__.splitlines()[0], epochs=15)
     p.add_argument("--text", default=None, help="UTF-8 text file (default: stdlib source)")
-    p.add_argument("--units", type=int, default=384)
+    p.add_argument("--units", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=64)
