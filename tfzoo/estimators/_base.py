@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 )
 
 from tfzoo.distribute import get_strategy
-from tfzoo.estimators._seeding import as_seed, seeded
+from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._tensorboard import TensorBoard
 
 #: Rows per call of the compiled prediction function (bounds peak memory).
@@ -37,24 +37,6 @@ PREDICT_CHUNK_ROWS = 16384
 
 class BaseKerasEstimator(BaseEstimator):
     """Common parameters and the fit/predict machinery (not used directly)."""
-
-    # Parameters shared by every estimator; subclasses list them in __init__.
-    _common_defaults = dict(
-        epochs=200,
-        batch_size=32,
-        optimizer="adam",
-        learning_rate=0.01,
-        loss=None,
-        validation_fraction=0.1,
-        early_stopping=False,
-        n_iter_no_change=10,
-        callbacks=None,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-        strategy="auto",
-        tensorboard_dir=None,
-    )
 
     # ----------------------------------------------------------------- hooks
     def _build_keras_model(self, n_features, n_outputs, meta):  # pragma: no cover
@@ -401,8 +383,3 @@ def call_builder(builder, kwargs, meta):
     call_kwargs = {k: v for k, v in meta.items() if (takes_any or k in params) and k not in kwargs}
     call_kwargs.update(kwargs)
     return builder(**call_kwargs)
-
-
-def seed_from(random_state):
-    """Public helper for subclasses: an int seed or None."""
-    return as_seed(random_state)

@@ -130,7 +130,8 @@ class TunedEstimator(MetaEstimatorMixin, BaseEstimator):
                 project_name="tfzoo",
                 overwrite=True,
             )
-            tuner.search_space_summary() if self.verbose else None
+            if self.verbose:
+                tuner.search_space_summary()
             tuner.search(np.asarray(X) if not hasattr(X, "iloc") else X, np.asarray(y))
             trials = [t for t in oracle.trials.values() if t.score is not None]
         rows = [
