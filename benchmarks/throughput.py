@@ -46,19 +46,14 @@ def peak_matmul_gflops(n=2048, repeats=10):
     return 2 * n**3 / best / 1e9
 
 
-def forward_flops(model, steps=None):
-    """Forward FLOPs per sample, counted from the layer shapes."""
+def rnn_forward_flops(model, steps):
+    """Forward FLOPs per sample of a char-RNN over ``steps`` characters."""
     total = 0
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.Conv2D):
-            _, h, w, c_out = layer.output.shape if hasattr(layer, "output") else (0, 0, 0, 0)
-            k1, k2 = layer.kernel_size
-            c_in = layer.kernel.shape[2]
-            total += 2 * h * w * k1 * k2 * c_in * c_out
-        elif isinstance(layer, keras.layers.Dense):
+        if isinstance(layer, keras.layers.Dense):
             n_in, n_out = layer.kernel.shape
             per = 2 * n_in * n_out
-            total += per * (steps if steps and "logits" in layer.name else 1)
+            total += per * (steps if "logits" in layer.name else 1)
         elif isinstance(layer, keras.layers.LSTM):
             n_in = layer.cell.kernel.shape[0]
             units = layer.units
@@ -247,7 +242,7 @@ def main(argv=None):
     xt = rng.integers(0, vocab, (n_txt, seq)).astype(np.int32)
     yt = rng.integers(0, vocab, (n_txt, seq)).astype(np.int32)
     rnn = build_char_rnn(vocab, units=units, sequence_length=seq)
-    fwd_rnn = forward_flops(rnn, steps=seq)
+    fwd_rnn = rnn_forward_flops(rnn, steps=seq)
     print(
         f"\nchar-RNN (Embedding 64, LSTM {units}, seq {seq}): forward "
         f"{fwd_rnn / 1e6:.1f} MFLOP/sample; training {3 * fwd_rnn / 1e6:.1f}"

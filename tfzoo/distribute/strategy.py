@@ -129,6 +129,11 @@ def get_strategy(spec="auto"):
     return _tpu_strategy(address)
 
 
+def is_parameter_server(strategy):
+    """Whether ``strategy`` is a ``ParameterServerStrategy`` (Keras's ``fit`` refuses those)."""
+    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+
+
 def _local_devices():
     """The devices MirroredStrategy would pick: all GPUs, else all logical CPUs."""
     gpus = tf.config.list_logical_devices("GPU")

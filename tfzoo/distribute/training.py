@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfzoo.distribute.strategy import get_strategy
+from tfzoo.distribute.strategy import get_strategy, is_parameter_server
 
 
 def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **fit_kwargs):
@@ -32,7 +32,7 @@ def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **
             f"the strategy's scope), got {type(build_model).__name__}"
         )
     strategy = get_strategy(strategy)
-    if "ParameterServer" in type(strategy).__name__:
+    if is_parameter_server(strategy):
         raise ValueError(
             "Keras's fit does not support ParameterServerStrategy: use "
             "tfzoo.distribute.fit_ps with a ClusterCoordinator"

@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 )
 
 from tfzoo.distribute import get_strategy
+from tfzoo.distribute.strategy import is_parameter_server
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._tensorboard import TensorBoard
 
@@ -148,7 +149,7 @@ class BaseKerasEstimator(BaseEstimator):
         sample_weight = self._effective_sample_weight(y_enc, sample_weight)
 
         strategy = get_strategy(self.strategy)
-        if "ParameterServer" in type(strategy).__name__:
+        if is_parameter_server(strategy):
             raise ValueError(
                 "estimators train with Keras's fit, which ParameterServerStrategy does not "
                 "support: use strategy='mirrored'/'multiworker', or tfzoo.distribute.fit_ps"

@@ -123,8 +123,3 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
             batch_norm=self.batch_norm,
             dropout=self.dropout,
         )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
