@@ -5,7 +5,7 @@ from tfzoo._backend import require_tensorflow, require_tensorflow_backend
 require_tensorflow()
 require_tensorflow_backend()
 
-from tfzoo import datasets, distribute, estimators, layers, models, testing  # noqa: E402
+from tfzoo import datasets, distribute, estimators, evaluation, layers, models, testing  # noqa: E402
 from tfzoo.estimators import (  # noqa: E402
     CNNClassifier,
     KerasClassifier,
@@ -17,12 +17,20 @@ from tfzoo.estimators import (  # noqa: E402
     PerceptronRegressor,
     TextGenerator,
 )
-from tfzoo.layers import ConvBlock, Linear, LSTMEncoder, Perceptron  # noqa: E402
+from tfzoo.layers import (  # noqa: E402
+    ConvBlock,
+    Linear,
+    LSTMEncoder,
+    MatrixFactorization,
+    Perceptron,
+)
 from tfzoo.models import (  # noqa: E402
     build_char_rnn,
+    build_embedding_recommender,
     build_linear_regression,
     build_lstm_classifier,
     build_lstm_forecaster,
+    build_mask_rcnn,
     build_perceptron,
     build_small_cnn,
     fit_normal_equations,
@@ -40,19 +48,23 @@ __all__ = [
     "LSTMRegressor",
     "Linear",
     "LinearRegressor",
+    "MatrixFactorization",
     "Perceptron",
     "PerceptronClassifier",
     "PerceptronRegressor",
     "TextGenerator",
     "build_char_rnn",
+    "build_embedding_recommender",
     "build_linear_regression",
     "build_lstm_classifier",
     "build_lstm_forecaster",
+    "build_mask_rcnn",
     "build_perceptron",
     "build_small_cnn",
     "datasets",
     "distribute",
     "estimators",
+    "evaluation",
     "fit_normal_equations",
     "layers",
     "models",

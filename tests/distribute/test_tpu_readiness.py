@@ -6,6 +6,7 @@ import pytest
 
 from tfzoo.models import (
     build_char_rnn,
+    build_embedding_recommender,
     build_linear_regression,
     build_lstm_classifier,
     build_lstm_forecaster,
@@ -46,6 +47,12 @@ def _cases():
             rng.random((8, 6, 2), dtype=np.float32),
             rng.integers(0, 3, 8),
             "sparse_categorical_crossentropy",
+        ),
+        "embedding_recommender": (
+            lambda: build_embedding_recommender(300, 7, embedding_dim=4),
+            np.column_stack([rng.integers(290, 300, 8), rng.integers(0, 7, 8)]).astype("float32"),
+            rng.random((8, 1), dtype=np.float32) + 3.0,
+            "mse",
         ),
         "char_rnn": (
             lambda: build_char_rnn(11, embedding_dim=4, units=8, sequence_length=6),

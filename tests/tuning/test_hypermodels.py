@@ -8,9 +8,12 @@ import pytest
 
 from tfzoo import tuning
 from tfzoo.models import (
+    MaskRCNN,
     build_char_rnn,
+    build_embedding_recommender,
     build_lstm_classifier,
     build_lstm_forecaster,
+    build_mask_rcnn,
     build_perceptron,
     build_small_cnn,
 )
@@ -56,6 +59,24 @@ CASES = {
         lambda: tuning.LSTMClassifierHyperModel(10, 2, 3),
         {**LSTM_DEFAULTS, "optimizer": "adam", "learning_rate": 0.005},
         ("num_layers", 2),
+    ),
+    "embedding_recommender": (
+        lambda: tuning.EmbeddingRecommenderHyperModel(12, 7),
+        {"embedding_dim": 32, "l2": 1e-5, "optimizer": "adam", "learning_rate": 0.01},
+        ("embedding_dim", 8),
+    ),
+    "mask_rcnn": (
+        lambda: tuning.MaskRCNNHyperModel(3, (64, 64, 3), seed=0),
+        {
+            "fpn_filters": 64,
+            "rpn_filters": 64,
+            "fc_units": 256,
+            "mask_filters": 64,
+            "mask_convs": 2,
+            "num_rois": 64,
+            "learning_rate": 1e-3,
+        },
+        ("fc_units", 64),
     ),
     "char_rnn": (
         lambda: tuning.CharRNNHyperModel(20, 12),
@@ -104,3 +125,9 @@ def test_defaults_equal_the_builders():
             assert _default(fn, k) == v, (fn.__name__, k)
     for k in ("embedding_dim", "units", "num_layers", "dropout"):
         assert CASES["char_rnn"][1][k] == _default(build_char_rnn, k)
+    for k in ("embedding_dim", "l2"):
+        assert CASES["embedding_recommender"][1][k] == _default(build_embedding_recommender, k)
+    mask_rcnn = CASES["mask_rcnn"][1]
+    assert mask_rcnn["fpn_filters"] == _default(build_mask_rcnn, "fpn_filters")
+    for k in ("rpn_filters", "fc_units", "mask_filters", "mask_convs", "num_rois"):
+        assert mask_rcnn[k] == _default(MaskRCNN.__init__, k), k

@@ -23,9 +23,13 @@ class TensorBoard(keras.callbacks.TensorBoard):
 
     def _write_forward_graph(self):
         inputs = getattr(self.model, "inputs", None)
-        if not inputs:  # subclassed model never called symbolically: nothing to trace
+        image_shape = getattr(self.model, "image_shape", None)
+        if inputs:
+            specs = [tf.TensorSpec(t.shape, t.dtype) for t in inputs]
+        elif image_shape:  # a subclassed image model (Mask R-CNN) declares its input
+            specs = [tf.TensorSpec((None, *image_shape), tf.float32)]
+        else:  # subclassed model never called symbolically: nothing to trace
             return
-        specs = [tf.TensorSpec(t.shape, t.dtype) for t in inputs]
         model = self.model
 
         @tf.function

@@ -1,8 +1,36 @@
-"""Reusable Keras layers (``keras.ops`` only, serializable)."""
+"""Reusable Keras layers, all serializable.
+
+The seed's layers use ``keras.ops`` only; the Mask R-CNN layers also use
+TensorFlow ops that ``keras.ops`` lacks (padded NMS, batched gather).
+"""
 
 from tfzoo.layers.conv_block import ConvBlock
+from tfzoo.layers.detection import (
+    AnchorGenerator,
+    BoxHead,
+    MaskRCNNHead,
+    ProposalLayer,
+    RPNHead,
+)
+from tfzoo.layers.detection_targets import RoISampler, RPNTargets
 from tfzoo.layers.linear import Linear
 from tfzoo.layers.lstm_encoder import LSTMEncoder
+from tfzoo.layers.matrix_factorization import MatrixFactorization
 from tfzoo.layers.perceptron import Perceptron
+from tfzoo.layers.roi_align import RoIAlign
 
-__all__ = ["ConvBlock", "LSTMEncoder", "Linear", "Perceptron"]
+__all__ = [
+    "AnchorGenerator",
+    "BoxHead",
+    "ConvBlock",
+    "LSTMEncoder",
+    "Linear",
+    "MaskRCNNHead",
+    "MatrixFactorization",
+    "Perceptron",
+    "ProposalLayer",
+    "RPNHead",
+    "RPNTargets",
+    "RoIAlign",
+    "RoISampler",
+]

@@ -13,18 +13,23 @@ from tfzoo.models.lstm import (
     build_lstm_classifier,
     build_lstm_forecaster,
 )
+from tfzoo.models.mask_rcnn import MaskRCNN, build_mask_rcnn
 from tfzoo.models.perceptron import build_perceptron
+from tfzoo.models.recommender import build_embedding_recommender
 from tfzoo.models.small_cnn import build_small_cnn
 
 __all__ = [
     "CharSampler",
+    "MaskRCNN",
     "NormalEquationStats",
     "NormalEquationsSolution",
     "RankDeficientWarning",
     "build_char_rnn",
+    "build_embedding_recommender",
     "build_linear_regression",
     "build_lstm_classifier",
     "build_lstm_forecaster",
+    "build_mask_rcnn",
     "build_perceptron",
     "build_small_cnn",
     "fit_normal_equations",

@@ -38,11 +38,15 @@ def _as_numpy(outputs):
     return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
 
 
-def _assert_structures_close(a, b, atol, rtol, what):
+def _assert_structures_close(a, b, atol, rtol, what, values=True):
     flat_a, flat_b = keras.tree.flatten(a), keras.tree.flatten(b)
     if len(flat_a) != len(flat_b):
         raise AssertionError(f"{what}: {len(flat_a)} outputs vs {len(flat_b)}")
     for x, y in zip(flat_a, flat_b):
+        if not values:
+            if x.shape != y.shape or x.dtype != y.dtype:
+                raise AssertionError(f"{what}: {x.shape} {x.dtype} vs {y.shape} {y.dtype}")
+            continue
         np.testing.assert_allclose(x, y, atol=atol, rtol=rtol, err_msg=what)
 
 
@@ -55,6 +59,7 @@ def run_layer_test(
     input_dtype="float32",
     expected_num_trainable_weights=None,
     run_training_step=True,
+    deterministic=True,
     run_mirrored=True,
     atol=1e-6,
     rtol=1e-6,
@@ -77,10 +82,15 @@ def run_layer_test(
         init_kwargs: constructor arguments.
         input_shape: input shape with batch dimension (or a list for several inputs).
         expected_output_shape: expected output shape (or nested structure).
-        input_data: explicit inputs instead of random ones.
+        input_data: explicit inputs instead of random ones; a tuple is passed
+            as several positional call arguments (``layer(features, boxes)``),
+            a list (possibly nested) as one argument.
         input_dtype: dtype of the random inputs.
         expected_num_trainable_weights: checked when given.
         run_training_step: whether to run check 4.
+        deterministic: False for layers that sample at random on every call
+            (anchor and RoI samplers): the round trips then compare output
+            shapes and dtypes instead of values.
         run_mirrored: whether to run check 5.
 
     Returns:
@@ -97,15 +107,24 @@ def run_layer_test(
         else:
             input_data = _random_input(input_shape, input_dtype, seed)
     shapes = keras.tree.map_structure(lambda x: tuple(x.shape), input_data)
+    # A tuple of inputs means several positional call arguments
+    # (``layer(features, boxes)``); a list is one list argument.
+    positional = isinstance(input_data, tuple)
+    if positional:
+        input_data = list(input_data)
+        shapes = list(shapes)
+
+    def apply(target, data):
+        return target(*data) if positional else target(data)
 
     # 1. shapes
     layer = layer_cls(**init_kwargs)
-    outputs = _as_numpy(layer(input_data))
+    outputs = _as_numpy(apply(layer, input_data))
     if expected_output_shape is not None:
         out_shapes = keras.tree.map_structure(lambda x: tuple(x.shape), outputs)
         _assert_shape_matches(out_shapes, expected_output_shape)
         try:
-            computed = layer.compute_output_shape(shapes)
+            computed = apply(layer.compute_output_shape, shapes)
         except NotImplementedError:
             computed = None
         if computed is not None:
@@ -122,10 +141,15 @@ def run_layer_test(
     clone = layer_cls.from_config(config)
     if clone.get_config() != config:
         raise AssertionError(f"config changed in a round trip:\n{config}\n!=\n{clone.get_config()}")
-    clone(input_data)
+    apply(clone, input_data)
     clone.set_weights(layer.get_weights())
     _assert_structures_close(
-        outputs, _as_numpy(clone(input_data)), atol, rtol, "from_config outputs"
+        outputs,
+        _as_numpy(apply(clone, input_data)),
+        atol,
+        rtol,
+        "from_config outputs",
+        deterministic,
     )
     serialized = keras.saving.serialize_keras_object(layer)
     revived = keras.saving.deserialize_keras_object(serialized)
@@ -133,13 +157,15 @@ def run_layer_test(
         raise AssertionError(f"deserialized {type(revived)} instead of {layer_cls}")
 
     # 3. .keras save/load
-    model = _wrap(layer_cls, init_kwargs, input_data)
+    model = _wrap(layer_cls, init_kwargs, input_data, positional)
     before = _as_numpy(model(input_data))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "layer.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
-    _assert_structures_close(before, _as_numpy(loaded(input_data)), 0, 0, ".keras reload")
+    _assert_structures_close(
+        before, _as_numpy(loaded(input_data)), 0, 0, ".keras reload", deterministic
+    )
 
     # 4. one training step
     if run_training_step and model.trainable_weights:
@@ -160,23 +186,20 @@ def run_layer_test(
 
     # 5. MirroredStrategy on 2 logical CPUs
     if run_mirrored:
-        check_mirrored(layer_cls, init_kwargs, input_data)
+        check_mirrored(layer_cls, init_kwargs, input_data, positional)
     return layer
 
 
-def _wrap(layer_cls, init_kwargs, input_data):
-    if isinstance(input_data, (list, tuple)):
-        inputs = [
-            keras.Input(shape=x.shape[1:], dtype=str(x.dtype), batch_size=None) for x in input_data
-        ]
-        outputs = layer_cls(**init_kwargs)(inputs)
-    else:
-        inputs = keras.Input(shape=input_data.shape[1:], dtype=str(input_data.dtype))
-        outputs = layer_cls(**init_kwargs)(inputs)
+def _wrap(layer_cls, init_kwargs, input_data, positional=False):
+    inputs = keras.tree.map_structure(
+        lambda x: keras.Input(shape=x.shape[1:], dtype=str(x.dtype)), input_data
+    )
+    layer = layer_cls(**init_kwargs)
+    outputs = layer(*inputs) if positional else layer(inputs)
     return keras.Model(inputs, outputs)
 
 
-def check_mirrored(layer_cls, init_kwargs, input_data):
+def check_mirrored(layer_cls, init_kwargs, input_data, positional=False):
     """Build the layer under MirroredStrategy on 2 logical CPUs and run a step."""
     cpus = tf.config.list_logical_devices("CPU")
     if len(cpus) < 2:
@@ -189,7 +212,7 @@ def check_mirrored(layer_cls, init_kwargs, input_data):
     # MirroredStrategy objects over the same devices collide in TF's collectives.
     strategy = mirrored_strategy(tuple(d.name for d in cpus[:2]))
     with strategy.scope():
-        model = _wrap(layer_cls, init_kwargs, input_data)
+        model = _wrap(layer_cls, init_kwargs, input_data, positional)
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     not_mirrored = [
         w.path

@@ -13,9 +13,11 @@ import keras_tuner as kt
 
 from tfzoo.models import (
     build_char_rnn,
+    build_embedding_recommender,
     build_linear_regression,
     build_lstm_classifier,
     build_lstm_forecaster,
+    build_mask_rcnn,
     build_perceptron,
     build_small_cnn,
 )
@@ -163,4 +165,60 @@ class CharRNNHyperModel(kt.HyperModel):
             _optimizer(hp, 0.002),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
+        return model
+
+
+class EmbeddingRecommenderHyperModel(kt.HyperModel):
+    """The embedding recommender: vector length, L2 penalty, optimizer and learning rate.
+
+    ``loss`` is ``"mse"`` for ratings; for implicit feedback pass
+    ``keras.losses.BinaryCrossentropy(from_logits=True)``.
+    """
+
+    def __init__(self, n_users, n_items, loss="mse", global_bias=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_users, self.n_items = n_users, n_items
+        self.loss, self.global_bias = loss, global_bias
+
+    def build(self, hp):
+        model = build_embedding_recommender(
+            self.n_users,
+            self.n_items,
+            embedding_dim=hp.Int("embedding_dim", 4, 128, step=4, default=32),
+            l2=hp.Float("l2", 0.0, 1e-3, default=1e-5),
+            global_bias=self.global_bias,
+        )
+        model.compile(_optimizer(hp, 0.01), self.loss)
+        return model
+
+
+class MaskRCNNHyperModel(kt.HyperModel):
+    """Mask R-CNN head sizes: pyramid and RPN channels, box-head width, mask-head
+    channels and depth, RoIs sampled per image, and the learning rate.
+
+    The model has its losses built in, so it compiles with an optimizer only;
+    the tuner's objective is a loss it reports (``"val_loss"`` by default,
+    or e.g. ``"val_mask_loss"``).
+    """
+
+    def __init__(self, num_classes, image_shape=(128, 128, 3), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.image_shape = tuple(image_shape)
+        self.seed = seed
+
+    def build(self, hp):
+        model = build_mask_rcnn(
+            self.num_classes,
+            self.image_shape,
+            fpn_filters=hp.Int("fpn_filters", 16, 128, step=16, default=64),
+            rpn_filters=hp.Int("rpn_filters", 16, 128, step=16, default=64),
+            fc_units=hp.Int("fc_units", 64, 512, step=64, default=256),
+            mask_filters=hp.Int("mask_filters", 16, 128, step=16, default=64),
+            mask_convs=hp.Int("mask_convs", 1, 4, default=2),
+            num_rois=hp.Int("num_rois", 32, 256, step=32, default=64),
+            seed=self.seed,
+        )
+        lr = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=1e-3)
+        model.compile(keras.optimizers.Adam(lr, clipnorm=10.0))
         return model

@@ -1,0 +1,117 @@
+"""Matrix factorisation: user and item embeddings, dot product plus biases, as one layer."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class MatrixFactorization(keras.layers.Layer):
+    """``score(u, i) = pᵤ·qᵢ + bᵤ + bᵢ + b`` for a pair of ids ``(u, i)``.
+
+    Every user ``u`` has a learned vector ``pᵤ`` (a row of ``user_embeddings``)
+    and bias ``bᵤ``; every item ``i`` a vector ``qᵢ`` and bias ``bᵢ``; ``b`` is
+    one global bias (the mean rating, or the base rate of an interaction).
+    The input holds both ids in its last axis, so the layer fits a model
+    with one input of shape ``(batch, 2)``. Ids may be floats (as a
+    scikit-learn estimator passes them) and are cast to ``int32``; they are
+    not cast to a low-precision compute dtype first (``autocast`` is off, as
+    in ``keras.layers.Embedding``), so ids above 256 survive a
+    ``mixed_bfloat16`` policy. An id outside its table is an error on CPU
+    (``ops.take``); on accelerators it may silently read zeros.
+
+    Args:
+        n_users: rows of the user tables (ids ``0 … n_users-1``).
+        n_items: rows of the item tables (ids ``0 … n_items-1``).
+        embedding_dim: length of the user and item vectors.
+        embeddings_initializer: initializer of the vectors (the bias tables start at 0).
+        bias_initializer: initializer of the global bias ``b`` (e.g.
+            ``keras.initializers.Constant(mean_rating)`` to start at the mean).
+        embeddings_regularizer: optional regularizer of the two vector tables.
+        bias_regularizer: optional regularizer of the two bias tables (not of ``b``).
+        **kwargs: base layer arguments (``name``, ``dtype``, ...).
+
+    Input shape:
+        ``(..., 2)``: ``[..., 0]`` user ids, ``[..., 1]`` item ids.
+
+    Output shape:
+        ``(..., 1)``.
+
+    Example:
+        >>> layer = MatrixFactorization(n_users=10, n_items=5, embedding_dim=4)
+        >>> layer(np.array([[0, 1], [9, 4]], "float32")).shape
+        TensorShape([2, 1])
+    """
+
+    def __init__(
+        self,
+        n_users,
+        n_items,
+        embedding_dim=32,
+        embeddings_initializer="random_normal",
+        bias_initializer="zeros",
+        embeddings_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (
+            ("n_users", n_users),
+            ("n_items", n_items),
+            ("embedding_dim", embedding_dim),
+        ):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.n_users = int(n_users)
+        self.n_items = int(n_items)
+        self.embedding_dim = int(embedding_dim)
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.autocast = False
+        self.input_spec = keras.layers.InputSpec(min_ndim=1, axes={-1: 2})
+
+    def build(self, input_shape):
+        vectors = dict(
+            initializer=self.embeddings_initializer, regularizer=self.embeddings_regularizer
+        )
+        biases = dict(initializer="zeros", regularizer=self.bias_regularizer)
+        self.user_embeddings = self.add_weight(
+            name="user_embeddings", shape=(self.n_users, self.embedding_dim), **vectors
+        )
+        self.item_embeddings = self.add_weight(
+            name="item_embeddings", shape=(self.n_items, self.embedding_dim), **vectors
+        )
+        self.user_bias = self.add_weight(name="user_bias", shape=(self.n_users, 1), **biases)
+        self.item_bias = self.add_weight(name="item_bias", shape=(self.n_items, 1), **biases)
+        self.bias = self.add_weight(name="bias", shape=(1,), initializer=self.bias_initializer)
+
+    def call(self, inputs):
+        ids = ops.cast(inputs, "int32")
+        users, items = ids[..., 0], ids[..., 1]
+        p = ops.take(self.user_embeddings, users, axis=0)
+        q = ops.take(self.item_embeddings, items, axis=0)
+        score = (
+            ops.sum(p * q, axis=-1, keepdims=True)
+            + ops.take(self.user_bias, users, axis=0)
+            + ops.take(self.item_bias, items, axis=0)
+            + self.bias
+        )
+        return ops.cast(score, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "embedding_dim": self.embedding_dim,
+            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "embeddings_regularizer": keras.regularizers.serialize(self.embeddings_regularizer),
+            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+        }

@@ -1,0 +1,176 @@
+"""RoIAlign by gather: bilinear sampling of one or several feature levels."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class RoIAlign(keras.layers.Layer):
+    """Crop a fixed-size feature patch for every box, by bilinear sampling.
+
+    Each box is split into ``output_size x output_size`` bins; each bin
+    averages ``sampling_ratio**2`` bilinear samples placed evenly inside it
+    (Mask R-CNN's RoIAlign, "aligned" variant: pixel centres at half
+    coordinates, no rounding anywhere). The samples are read with
+    ``tf.gather`` on the flattened feature maps, so the layer compiles under
+    XLA (``tf.image.crop_and_resize`` does not on CPU) and all shapes are static.
+
+    With several feature levels (an FPN), each box reads the level that
+    matches its size: ``level = floor(canonical_level + log2(sqrt(h * w) /
+    canonical_size))``, clipped to the levels available, where a level is
+    ``log2(stride)``.
+
+    Args:
+        output_size: bins per side (7 for the box head, 14 for the mask head).
+        sampling_ratio: samples per bin per side.
+        strides: stride of each feature level, in pixels (one per input map).
+        canonical_size: box size (pixels) that maps to ``canonical_level``.
+        canonical_level: the level (``log2(stride)``) of a box of
+            ``canonical_size`` pixels.
+
+    Call arguments:
+        features: a feature map ``(B, H, W, C)`` or a list of them, finest first.
+        boxes: ``(B, R, 4)`` boxes ``[y1, x1, y2, x2]`` in image pixels.
+
+    Output:
+        ``(B, R, output_size, output_size, C)``.
+    """
+
+    def __init__(
+        self,
+        output_size=7,
+        sampling_ratio=2,
+        strides=(4, 8, 16, 32),
+        canonical_size=224.0,
+        canonical_level=4,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(output_size) < 1 or int(sampling_ratio) < 1:
+            raise ValueError("output_size and sampling_ratio must be positive integers")
+        strides = tuple(int(s) for s in np.atleast_1d(strides))
+        for s in strides:
+            if s < 1 or s & (s - 1):
+                raise ValueError(f"strides must be powers of two, got {strides}")
+        if list(strides) != sorted(strides):
+            raise ValueError(f"strides must go from the finest level up, got {strides}")
+        self.output_size = int(output_size)
+        self.sampling_ratio = int(sampling_ratio)
+        self.strides = strides
+        self.canonical_size = float(canonical_size)
+        self.canonical_level = int(canonical_level)
+
+    def _levels(self, boxes):
+        """Index (into ``strides``) of the level each box reads."""
+        if len(self.strides) == 1:
+            return tf.zeros(tf.shape(boxes)[:-1], tf.int32)
+        h = tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0)
+        w = tf.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
+        size = tf.sqrt(h * w)
+        level = tf.floor(
+            self.canonical_level + tf.math.log(size / self.canonical_size + 1e-8) / math.log(2.0)
+        )
+        first = math.log2(self.strides[0])
+        last = math.log2(self.strides[-1])
+        return tf.cast(tf.clip_by_value(level, first, last) - first, tf.int32)
+
+    def call(self, features, boxes):
+        if not isinstance(features, (list, tuple)):
+            features = [features]
+        if len(features) != len(self.strides):
+            raise ValueError(
+                f"RoIAlign got {len(features)} feature maps for {len(self.strides)} strides"
+            )
+        boxes = tf.cast(boxes, features[0].dtype)
+        channels = features[0].shape[-1]
+        batch = tf.shape(features[0])[0]
+        heights = [f.shape[1] for f in features]
+        widths = [f.shape[2] for f in features]
+        offsets = np.cumsum([0] + [h * w for h, w in zip(heights, widths)])[:-1]
+        flat = tf.concat(
+            [tf.reshape(f, [batch, h * w, channels]) for f, h, w in zip(features, heights, widths)],
+            axis=1,
+        )
+
+        level = self._levels(boxes)  # (B, R)
+        stride = tf.gather(tf.constant(self.strides, boxes.dtype), level)
+        height = tf.gather(tf.constant(heights, tf.int32), level)
+        width = tf.gather(tf.constant(widths, tf.int32), level)
+        offset = tf.gather(tf.constant(offsets, tf.int32), level)
+
+        n = self.output_size * self.sampling_ratio
+        # Sample positions as fractions of the box, bin by bin.
+        frac = (tf.range(n, dtype=boxes.dtype) + 0.5) / n
+        y1, x1, y2, x2 = tf.unstack(boxes, 4, axis=-1)
+        ys = (y1[..., None] + (y2 - y1)[..., None] * frac) / stride[..., None] - 0.5
+        xs = (x1[..., None] + (x2 - x1)[..., None] * frac) / stride[..., None] - 0.5
+
+        y_lo, y_hi, wy_lo, wy_hi = _corners(ys, height[..., None])
+        x_lo, x_hi, wx_lo, wx_hi = _corners(xs, width[..., None])
+        base = offset[..., None, None]
+        row_w = width[..., None, None]
+
+        r = boxes.shape[1] if boxes.shape[1] is not None else tf.shape(boxes)[1]
+
+        def read(yi, xi):
+            index = base + yi[..., :, None] * row_w + xi[..., None, :]  # (B, R, n, n)
+            values = tf.gather(flat, tf.reshape(index, [batch, r * n * n]), batch_dims=1)
+            return tf.reshape(values, [batch, r, n, n, channels])
+
+        def outer(a, b):
+            return (a[..., :, None] * b[..., None, :])[..., None]
+
+        sampled = (
+            read(y_lo, x_lo) * outer(wy_lo, wx_lo)
+            + read(y_lo, x_hi) * outer(wy_lo, wx_hi)
+            + read(y_hi, x_lo) * outer(wy_hi, wx_lo)
+            + read(y_hi, x_hi) * outer(wy_hi, wx_hi)
+        )
+        s, k = self.sampling_ratio, self.output_size
+        sampled = tf.reshape(sampled, [batch, r, k, s, k, s, channels])
+        return tf.reduce_mean(sampled, axis=[3, 5])
+
+    def compute_output_shape(self, features_shape, boxes_shape):
+        channels = features_shape[0][-1] if isinstance(features_shape, list) else features_shape[-1]
+        return (boxes_shape[0], boxes_shape[1], self.output_size, self.output_size, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            output_size=self.output_size,
+            sampling_ratio=self.sampling_ratio,
+            strides=list(self.strides),
+            canonical_size=self.canonical_size,
+            canonical_level=self.canonical_level,
+        )
+        return config
+
+
+def _corners(coords, size):
+    """Low/high cell indices and bilinear weights along one axis.
+
+    Samples further than one cell outside the map contribute zero; samples in
+    the outer half-cell are clamped to the border (as in Detectron's RoIAlign).
+    """
+    size_f = tf.cast(size, coords.dtype)
+    outside = (coords < -1.0) | (coords > size_f)
+    c = tf.maximum(coords, 0.0)
+    low = tf.floor(c)
+    at_end = low >= size_f - 1.0
+    low = tf.where(at_end, size_f - 1.0, low)
+    high = tf.where(at_end, low, low + 1.0)
+    c = tf.where(at_end, low, c)
+    w_high = c - low
+    w_low = 1.0 - w_high
+    keep = tf.cast(~outside, coords.dtype)
+    return (
+        tf.cast(low, tf.int32),
+        tf.cast(high, tf.int32),
+        w_low * keep,
+        w_high * keep,
+    )

@@ -1,0 +1,129 @@
+"""keras-tuner tuners whose trials train under a tfzoo distribution strategy.
+
+keras-tuner builds and fits every trial's model inside
+``distribution_strategy.scope()``; :func:`make_tuner` resolves that strategy
+the way the estimators do (:func:`tfzoo.distribute.get_strategy`), so a
+search runs on several GPUs, logical CPUs, workers or a TPU from one switch.
+
+keras-tuner's own distributed tuning (one chief runs the oracle, workers run
+trials) needs nothing more: it is switched on by the environment variables
+``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT`` (see ``examples/distributed_tuning.py``).
+"""
+
+from __future__ import annotations
+
+import keras_tuner as kt
+
+from tfzoo.distribute.strategy import get_strategy, is_parameter_server, resolve_strategy_spec
+from tfzoo.estimators._seeding import as_seed
+
+TUNERS = {
+    "random": kt.RandomSearch,
+    "bayesian": kt.BayesianOptimization,
+    "hyperband": kt.Hyperband,
+    "grid": kt.GridSearch,
+}
+
+
+def _trial_strategy(strategy="auto"):
+    """The ``tf.distribute.Strategy`` a tuner should run its trials under, or ``None``.
+
+    ``None`` and names that resolve to the default strategy give ``None`` (no
+    scope: keras-tuner's own default); other names go through
+    :func:`tfzoo.distribute.get_strategy`, which hands out the process's one
+    strategy per device set. A ``tf.distribute.Strategy`` is returned as is.
+
+    Raises:
+        ValueError: for an unknown name, or a parameter-server strategy
+            (Keras's ``fit``, which runs every trial, does not support it).
+    """
+    if strategy is None:
+        return None
+    if isinstance(strategy, str):
+        name, _ = resolve_strategy_spec(strategy)
+        if name == "default":
+            return None
+        if name == "ps":
+            raise ValueError(
+                "strategy='ps' cannot run tuner trials: Keras's fit does not support "
+                "ParameterServerStrategy; use 'mirrored', 'multiworker' or 'tpu'"
+            )
+    resolved = get_strategy(strategy)
+    if is_parameter_server(resolved):
+        raise ValueError(
+            "a ParameterServerStrategy cannot run tuner trials: Keras's fit does not "
+            "support it; use a mirrored, multi-worker or TPU strategy"
+        )
+    return resolved
+
+
+def make_tuner(
+    hypermodel,
+    tuner="random",
+    *,
+    objective="val_loss",
+    max_trials=None,
+    strategy="auto",
+    directory=None,
+    project_name="tfzoo",
+    seed=None,
+    overwrite=False,
+    **kwargs,
+):
+    """A keras-tuner tuner whose trials build and train under ``strategy``.
+
+    Args:
+        hypermodel: a ``keras_tuner.HyperModel`` (e.g. a ``tfzoo.tuning``
+            hypermodel) or a function ``hp -> compiled keras.Model``.
+        tuner: ``"random"`` (``RandomSearch``), ``"bayesian"``
+            (``BayesianOptimization``), ``"hyperband"`` or ``"grid"``
+            (``GridSearch``).
+        objective: what to optimise, as keras-tuner takes it (a metric
+            name such as ``"val_loss"``, or a ``keras_tuner.Objective``).
+        max_trials: parameter sets to try (``None``: the tuner's default, 10
+            for random and bayesian, the whole grid for grid). Hyperband sizes
+            its search with ``max_epochs`` instead and refuses it.
+        strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multiworker"``,
+            ``"tpu"`` (resolved by :func:`tfzoo.distribute.get_strategy`), a
+            ``tf.distribute.Strategy``, or ``None`` (no strategy scope).
+        directory: where keras-tuner keeps the project (default: the current
+            folder, as in keras-tuner). Distributed tuning needs one folder
+            that the chief and every worker can reach.
+        project_name: the project's folder under ``directory``.
+        seed: seeds the oracle. keras-tuner treats ``0`` as "no seed", so
+            ``seed + 1`` is passed on: every int, ``0`` included, fixes the search.
+        overwrite: start afresh instead of resuming an existing project.
+        **kwargs: passed on to the tuner (``executions_per_trial``,
+            ``max_epochs`` and ``factor`` for hyperband, ``num_initial_points``
+            for bayesian, ...).
+
+    Returns:
+        The tuner; ``tuner.distribution_strategy`` is the resolved strategy.
+
+    Example:
+        >>> tuner = make_tuner(PerceptronHyperModel(30), "bayesian", max_trials=10,
+        ...                    strategy="mirrored", directory="runs")
+        >>> tuner.search(x, y, epochs=20, validation_split=0.2)
+        >>> best = tuner.get_best_models(1)[0]
+    """
+    if not isinstance(tuner, str) or tuner not in TUNERS:
+        raise ValueError(f"tuner must be one of {sorted(TUNERS)}, got {tuner!r}")
+    if tuner == "hyperband":
+        if max_trials is not None:
+            raise ValueError(
+                f"tuner='hyperband' has no max_trials (got {max_trials!r}): "
+                "size its search with max_epochs=... and factor=..."
+            )
+    elif max_trials is not None:
+        kwargs["max_trials"] = max_trials
+    return TUNERS[tuner](
+        hypermodel,
+        objective=objective,
+        seed=None if seed is None else as_seed(seed) + 1,
+        distribution_strategy=_trial_strategy(strategy),
+        directory=None if directory is None else str(directory),
+        project_name=project_name,
+        overwrite=overwrite,
+        **kwargs,
+    )
