@@ -19,7 +19,8 @@ tfzoo.KerasRegressor:
 --tune searches the rating model's vector length and L2 penalty with
 keras-tuner's Bayesian optimisation (tfzoo.tuning.TunedRegressor, 3-fold CV).
 
-    python recipes/movie_recommender.py            # about a minute on 2 CPU cores
+    python recipes/movie_recommender.py            # about 30 s on 2 CPU cores
+    python recipes/movie_recommender.py --tune     # plus the search, about 2 minutes
     python recipes/movie_recommender.py --smoke    # seconds
 """
 

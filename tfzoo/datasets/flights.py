@@ -22,7 +22,7 @@ AIRPORTS = {
     "MSP": (44.88, -93.22, 0.4),
 }
 
-#: name -> (share of late departures, log-odds shift; schedule padding, minutes). Fictional.
+#: name -> (log-odds shift of a late departure, schedule padding in minutes). Fictional.
 CARRIERS = {
     "Bluejay": (0.0, 8.0),
     "Coastal": (0.4, 5.0),
@@ -83,8 +83,8 @@ def make_flights(n=20000, seed=None):
     congestion; the headwind stretching the air time
     ``distance / (speed - headwind)``; holding for rain and for fog (smooth
     thresholds); the carrier's schedule padding; and Gaussian noise
-    (σ = 5 min). The features hold everything but the noise and the
-    unobserved taxi times.
+    (σ = 5 min). Given the features, only the noise is unpredictable, so the
+    best possible RMSE is about 5 minutes.
 
     Args:
         n: number of flights.
