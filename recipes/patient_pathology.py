@@ -7,6 +7,7 @@ score over repeated splits (model stability) and plots: ROC curve,
 confusion matrix, learning curve and training loss.
 
     python recipes/patient_pathology.py            # about a minute on 2 CPU cores
+    python recipes/patient_pathology.py --tune     # keras-tuner instead of the grid
     python recipes/patient_pathology.py --smoke    # seconds
 """
 
@@ -22,7 +23,13 @@ from _common import Timer, output_dir, parser, print_table, use_agg_backend  # n
 
 
 def main(argv=None):
-    args = parser(__doc__.splitlines()[0], epochs=60).parse_args(argv)
+    p = parser(__doc__.splitlines()[0], epochs=60)
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="keras-tuner (Bayesian) over hidden units and learning rate instead of the grid",
+    )
+    args = p.parse_args(argv)
     plt = use_agg_backend()
     from sklearn.base import clone
     from sklearn.metrics import (
@@ -59,9 +66,27 @@ def main(argv=None):
             tensorboard_dir=args.logdir,
         ),
     )
-    grid = {"perceptronclassifier__hidden_units": [2] if args.smoke else [2, 4, 8]}
+    if args.tune:
+        from tfzoo.tuning import TunedClassifier
+
+        space = {
+            "perceptronclassifier__hidden_units": [2, 4, 8, 16],
+            "perceptronclassifier__learning_rate": {"min": 1e-3, "max": 0.1, "sampling": "log"},
+        }
+        search = TunedClassifier(
+            pipe,
+            space,
+            tuner="bayesian",
+            max_trials=2 if args.smoke else 8,
+            cv=3,
+            scoring="roc_auc",
+            random_state=args.seed,
+        )
+    else:
+        grid = {"perceptronclassifier__hidden_units": [2] if args.smoke else [2, 4, 8]}
+        search = GridSearchCV(pipe, grid, cv=3, scoring="roc_auc")
     with Timer() as fit_time:
-        search = GridSearchCV(pipe, grid, cv=3, scoring="roc_auc").fit(X_train, y_train)
+        search.fit(X_train, y_train)
     best = search.best_estimator_
     proba = best.predict_proba(X_test)[:, 1]
     pred = best.predict(X_test)
@@ -91,7 +116,8 @@ def main(argv=None):
             "stability: |W2| std/mean",
             float(np.std(first_weights) / np.mean(first_weights)),
         ),
-        ("fit + grid search time", f"{fit_time.seconds:.1f} s"),
+        ("search", "keras-tuner, Bayesian" if args.tune else "grid search"),
+        ("fit + search time", f"{fit_time.seconds:.1f} s"),
     ]
     print_table("patient data -> pathology (breast cancer, 25% held out)", rows)
 

@@ -55,3 +55,12 @@ def test_recipe_smoke(name, tmp_path):
 def test_every_recipe_is_tested():
     scripts = {p.stem for p in RECIPES.glob("*.py") if not p.stem.startswith("_")}
     assert scripts == set(CASES)
+
+
+@pytest.mark.slow
+def test_patient_pathology_tune_smoke(tmp_path):
+    recipe = _load("patient_pathology")
+    result = recipe.main(["--smoke", "--tune", "--out", str(tmp_path)])
+    assert result["search"] == "keras-tuner, Bayesian"
+    assert result["best hidden units"] in (2, 4, 8, 16)
+    assert result["test accuracy"] > 0.8, result
