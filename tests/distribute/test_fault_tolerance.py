@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from tests.distribute import ft_worker
-from tests.distribute.test_multiworker import _namespaces_available, run_in_namespace
+from tests.netns import namespaces_available as _namespaces_available
+from tests.netns import run_in_namespace
 from tfzoo.distribute import BackupAndRestore, task_name
 
 HERE = Path(__file__).resolve().parent

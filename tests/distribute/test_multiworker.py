@@ -5,10 +5,6 @@ inside a namespace this test creates (``unshare -rn`` + ``ip link set lo up``),
 bounded in time; the whole process group is killed by PID if it overruns.
 """
 
-import os
-import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,43 +13,11 @@ import pytest
 import tensorflow as tf
 
 from tests.distribute import mw_worker
+from tests.netns import namespaces_available as _namespaces_available
+from tests.netns import run_in_namespace
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 TIMEOUT = 300
-
-
-def _namespaces_available():
-    if not shutil.which("unshare") or not shutil.which("ip"):
-        return False
-    probe = subprocess.run(
-        ["unshare", "-rn", "sh", "-c", "ip link set lo up"], capture_output=True, timeout=30
-    )
-    return probe.returncode == 0
-
-
-def run_in_namespace(script, timeout=TIMEOUT):
-    """Run a shell script inside a fresh user+network namespace; kill it on overrun."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    env.pop("TF_CONFIG", None)
-    proc = subprocess.Popen(
-        ["unshare", "-rn", "sh", "-c", f"ip link set lo up && {script}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"workers did not finish in {timeout} s:\n{out[-3000:]}")
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return proc.returncode, out
 
 
 @pytest.mark.slow
@@ -67,7 +31,7 @@ def test_two_workers_match_a_single_process(tmp_path):
         f"{sys.executable} {worker} 23456 23457 1 {outs[1]} & p1=$!; "
         "wait $p0; r0=$?; wait $p1; r1=$?; exit $((r0 | r1))"
     )
-    code, log = run_in_namespace(script)
+    code, log = run_in_namespace(script, TIMEOUT)
     assert code == 0 and all(o.exists() for o in outs), log[-4000:]
     w0, w1 = (np.load(o) for o in outs)
     names = [k for k in w0.files if k.startswith("arr_")]

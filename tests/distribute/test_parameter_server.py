@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from tests.distribute.test_multiworker import ROOT, _namespaces_available, run_in_namespace
+from tests.netns import ROOT, run_in_namespace
+from tests.netns import namespaces_available as _namespaces_available
 
 
 def _task(kind, index):
