@@ -19,6 +19,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 import tfzoo  # noqa: E402
 
@@ -42,6 +43,35 @@ class Clock(keras.callbacks.Callback):
         )
         if elapsed > self.budget:
             self.model.stop_training = True
+
+
+def report_context(gen, text):
+    """Validation loss by position in the window, and with the whole text as context.
+
+    Keras's ``val_loss`` scores separate ``sequence_length`` windows, each from
+    a zero state; the first characters of a window are predicted from almost
+    no context. ``TextGenerator.score`` carries the state over the held-out
+    text instead (each character predicted from all of the text before it).
+    """
+    split = len(text) - int(len(text) * gen.validation_fraction)
+    held_out = text[split - 1 :]
+    ids = gen._encode(held_out)
+    x, y = gen._windows(ids)
+    logits = gen.model_.predict(x, batch_size=256, verbose=0).astype("float64")
+    logits -= logits.max(axis=-1, keepdims=True)
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    nats = -np.take_along_axis(log_p, y[..., None], axis=-1)[..., 0].mean(axis=0)
+    n = nats.size
+    edges = [e for e in (0, 1, 5, 20, 50, n) if e <= n]
+    print("\nvalidation loss by position in the window (nats/char):")
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        print(f"  positions {lo:>3}-{hi - 1:<3} {nats[lo:hi].mean():.4f}")
+    print(f"  all windows      {nats.mean():.4f}")
+    full = gen.score(held_out) * math.log(2)
+    print(
+        f"held-out text with the state carried over ({len(held_out) - 1:,} chars): "
+        f"{full:.4f} nats/char ({full / math.log(2):.3f} bits/char)"
+    )
 
 
 def main(argv=None):
@@ -77,6 +107,7 @@ def main(argv=None):
         f"({clock.rows[-1][3] / math.log(2):.3f} bits/char), best {best:.4f}, "
         f"training {clock.rows[-1][1] / 60:.1f} min"
     )
+    report_context(gen, text)
     for temp in (0.5, 0.8, 1.0):
         print(f"\n--- temperature {temp} ---")
         print(gen.generate("ROMEO:\n", 300, temperature=temp, random_state=0))

@@ -13,23 +13,46 @@ Measured in one run, on random data of the real shapes:
   Keras script and for tfzoo (builder + its tf.data pipeline, and the
   estimator with its defaults), with ``jit_compile`` off and on.
 
-    python benchmarks/throughput.py            # a few minutes on 2 CPU cores
-    python benchmarks/throughput.py --quick    # seconds, smoke test
+    python benchmarks/throughput.py                 # a few minutes on 2 CPU cores
+    python benchmarks/throughput.py --onednn off    # TensorFlow's CPU default here
+    python benchmarks/throughput.py --quick         # seconds, smoke test
+
+``--onednn`` (default ``on``) sets ``TF_ENABLE_ONEDNN_OPTS`` before TensorFlow
+is imported: TensorFlow leaves its oneDNN kernels off on CPUs without
+AVX-512, where they train the small CNN 2-3x faster and the LSTM slower.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _onednn_choice(argv):
+    """``--onednn on|off|tf`` must act before TensorFlow is imported."""
+    choice = "on"
+    for i, arg in enumerate(argv):
+        if arg.startswith("--onednn="):
+            choice = arg.split("=", 1)[1]
+        elif arg == "--onednn" and i + 1 < len(argv):
+            choice = argv[i + 1]
+    return choice
+
+
+_ONEDNN = _onednn_choice(sys.argv[1:])
+if _ONEDNN in ("on", "off"):
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if _ONEDNN == "on" else "0"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import tfzoo  # noqa: E402
+from tfzoo._backend import onednn_enabled  # noqa: E402
 from tfzoo.models import build_char_rnn, build_small_cnn  # noqa: E402
 
 
@@ -198,12 +221,22 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument(
+        "--onednn",
+        choices=("on", "off", "tf"),
+        default="on",
+        help="TF_ENABLE_ONEDNN_OPTS for this run (tf: TensorFlow's own default, "
+        "off on CPUs without AVX-512); set before TensorFlow is imported",
+    )
     args = p.parse_args(argv)
     quick = args.quick
     n_cnn = 512 if quick else 8192
     epochs = 2 if quick else 4
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    print(f"device: {device}; TF {tf.__version__}, Keras {keras.__version__}")
+    print(
+        f"device: {device}; TF {tf.__version__}, Keras {keras.__version__}; "
+        f"oneDNN kernels {'on' if onednn_enabled() else 'off'} (--onednn {args.onednn})"
+    )
     peak = peak_matmul_gflops(1024 if quick else 2048, 3 if quick else 10)
     print(f"peak float32 matmul: {peak:,.0f} GFLOP/s")
 
@@ -248,13 +281,16 @@ def main(argv=None):
         f"{fwd_rnn / 1e6:.1f} MFLOP/sample; training {3 * fwd_rnn / 1e6:.1f}"
     )
     print(f"{'run':<30}{'batch':>6}{'jit':>6}{'samples/s':>12}{'GFLOP/s':>10}{'MFU':>8}")
-    for jit in (False, True):
+    # tfzoo's LSTM is FusedLSTM (tfzoo/layers/fused_lstm.py): its advantage
+    # grows as the batch shrinks (the per-step products get thinner).
+    for batch, jit in ((32, False), (64, False), (64, True)):
         for name, fn in (("plain Keras", plain_keras_char_rnn), ("tfzoo builder", tfzoo_char_rnn)):
-            sps = fn(xt, yt, 64, 2 if quick else 3, jit, vocab, units)
+            sps = fn(xt, yt, batch, 2 if quick else 3, jit, vocab, units)
             gflops = sps * 3 * fwd_rnn / 1e9
             print(
-                f"{name:<30}{64:>6}{str(jit):>6}{sps:>12,.0f}{gflops:>10.1f}"
-                f"{100 * gflops / peak:>7.1f}%"
+                f"{name:<30}{batch:>6}{str(jit):>6}{sps:>12,.0f}{gflops:>10.1f}"
+                f"{100 * gflops / peak:>7.1f}%",
+                flush=True,
             )
     speeds = sampling_speed(units, vocab, 50 if quick else 300)
     print(

@@ -21,6 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import default_onednn  # noqa: E402
+
+default_onednn()  # oneDNN convolutions, before TensorFlow is imported
+
 import numpy as np  # noqa: E402
 from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
 

@@ -42,6 +42,7 @@ EXPECTED = {
         "AnchorGenerator",
         "BoxHead",
         "ConvBlock",
+        "FusedLSTM",
         "LSTMEncoder",
         "Linear",
         "MaskRCNNHead",

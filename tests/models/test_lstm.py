@@ -33,3 +33,22 @@ def test_char_rnn_and_stateful_sampling_equals_window_sampling():
         sampler.generate(prompt, 3, temperature=0)
     with pytest.raises(ValueError, match="at least one character"):
         sampler.generate([], 3)
+
+
+def test_log_likelihood_carries_the_state_over_chunks():
+    keras.utils.set_random_seed(1)
+    model = build_char_rnn(vocab_size=6, embedding_dim=4, units=8, num_layers=2)
+    sampler = CharSampler(model)
+    ids = np.random.default_rng(0).integers(0, 6, 50).astype("int32")
+    whole = sampler.log_likelihood(ids)
+    # The model run on the whole text at once is the reference.
+    logits = model.predict(ids[None, :-1], verbose=0)[0].astype("float64")
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(whole, log_p[np.arange(49), ids[1:]], atol=1e-5)
+    # Chunks of 7 carry the LSTM states across: same numbers.
+    np.testing.assert_allclose(sampler.log_likelihood(ids, chunk=7), whole, atol=1e-5)
+    # Windows started from zero state would differ after the first chunk.
+    cut = np.concatenate([sampler.log_likelihood(ids[:8]), sampler.log_likelihood(ids[7:])])
+    assert np.abs(cut - whole).max() > 1e-4
+    with pytest.raises(ValueError, match="at least 2"):
+        sampler.log_likelihood([3])

@@ -13,6 +13,7 @@ from tfzoo.layers.detection import (
     RPNHead,
 )
 from tfzoo.layers.detection_targets import RoISampler, RPNTargets
+from tfzoo.layers.fused_lstm import FusedLSTM
 from tfzoo.layers.linear import Linear
 from tfzoo.layers.lstm_encoder import LSTMEncoder
 from tfzoo.layers.matrix_factorization import MatrixFactorization
@@ -23,6 +24,7 @@ __all__ = [
     "AnchorGenerator",
     "BoxHead",
     "ConvBlock",
+    "FusedLSTM",
     "LSTMEncoder",
     "Linear",
     "MaskRCNNHead",

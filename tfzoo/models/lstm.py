@@ -122,18 +122,46 @@ class CharSampler:
         spec_tokens = tf.TensorSpec([None, None], tf.int32)
         spec_states = [tf.TensorSpec([None, self.units], tf.float32)] * (2 * len(self.cells))
         self._step = tf.function(self._run, input_signature=[spec_tokens, spec_states])
+        self._step_all = tf.function(
+            lambda tokens, states: self._run(tokens, states, every_position=True),
+            input_signature=[spec_tokens, spec_states],
+        )
         self._window = tf.function(
             lambda tokens: self.model(tokens, training=False)[:, -1, :],
             input_signature=[spec_tokens],
         )
 
-    def _run(self, tokens, states):
+    def _run(self, tokens, states, every_position=False):
         x = self.embedding(tokens)
         new_states = []
         for i, cell in enumerate(self.cells):
             x, h, c = _run_cell(cell, x, states[2 * i], states[2 * i + 1])
             new_states += [h, c]
-        return self.head(x[:, -1, :]), new_states
+        return self.head(x if every_position else x[:, -1, :]), new_states
+
+    def log_likelihood(self, ids, chunk=2000):
+        """Natural-log probability of each of ``ids[1:]`` given everything before it.
+
+        The text runs through the network once, in ``chunk``-character pieces
+        whose LSTM states carry over, so every character is predicted from the
+        whole text before it (no window cut). Returns an array of
+        ``len(ids) - 1`` log-probabilities; ``-mean`` is nats per character.
+        """
+        ids = np.asarray(ids, dtype=np.int32).reshape(-1)
+        if ids.size < 2:
+            raise ValueError("log_likelihood needs at least 2 characters")
+        if int(chunk) != chunk or chunk < 1:
+            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        states = self.initial_states()
+        out = []
+        inputs, targets = ids[:-1], ids[1:]
+        for start in range(0, inputs.size, int(chunk)):
+            piece = inputs[None, start : start + int(chunk)]
+            logits, states = self._step_all(tf.constant(piece), states)
+            log_p = tf.nn.log_softmax(tf.cast(logits[0], tf.float64), axis=-1).numpy()
+            want = targets[start : start + piece.shape[1]]
+            out.append(log_p[np.arange(want.size), want])
+        return np.concatenate(out)
 
     def initial_states(self, batch=1):
         return [tf.zeros((batch, self.units)) for _ in range(2 * len(self.cells))]
