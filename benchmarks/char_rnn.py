@@ -4,7 +4,14 @@ Target (issue): below 1.50 nats/char on tiny Shakespeare, last 10% held out,
 within 15 minutes of training on a 2-core CPU. Prints the validation loss
 after every epoch with the elapsed time, the final bits per character, and
 samples at three temperatures. Training stops after ``--minutes`` whatever
-the epoch count (the cosine schedule is planned for ``--epochs``).
+the epoch count (the cosine schedule is planned for ``--epochs``). After
+training it also prints the validation loss by position in the window and
+the held-out text's loss with the whole text as context.
+
+The defaults are the configuration measured best here (2-core AVX2 CPU,
+oneDNN off as TensorFlow leaves it): Embedding 64 + LSTM 384, batch 32
+(``FusedLSTM`` is fastest per character at this batch), sequence 100,
+Adam 3e-3 with cosine decay over 12 epochs, dropout 0.15.
 
     python benchmarks/char_rnn.py --text ../shared/data/tinyshakespeare/input.txt
 """
@@ -77,12 +84,12 @@ def report_context(gen, text):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--text", default=None)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--minutes", type=float, default=15.0)
     p.add_argument("--units", type=int, default=384)
     p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--dropout", type=float, default=0.15)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--learning-rate", type=float, default=0.003)
     p.add_argument("--seq", type=int, default=100)
     args = p.parse_args(argv)

@@ -201,3 +201,47 @@ def test_wrong_keras_backend_is_a_clear_error():
     result = _run("import tfzoo", env={"KERAS_BACKEND": "jax"})
     assert result.returncode != 0
     assert "KERAS_BACKEND" in result.stderr and "tensorflow" in result.stderr
+
+
+def test_import_leaves_onednn_alone_and_recipes_turn_it_on():
+    # tfzoo never sets TF_ENABLE_ONEDNN_OPTS; a convolution recipe's entry point does,
+    # before TensorFlow is imported, unless the user already chose.
+    recipes = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")
+    code = """
+        import os, sys
+        sys.path.insert(0, RECIPES)
+        import tfzoo
+        from tfzoo._backend import onednn_enabled
+        print("ENV_AFTER_IMPORT", os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
+        print("ENABLED", onednn_enabled())
+        from _common import default_onednn
+        print("ACTED_AFTER_TF", default_onednn())
+    """.replace("RECIPES", repr(recipes))
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert "ENV_AFTER_IMPORT None" in result.stdout, result.stderr
+    assert "ACTED_AFTER_TF False" in result.stdout
+    code = """
+        import sys
+        sys.path.insert(0, RECIPES)
+        from _common import default_onednn
+        print("ACTED", default_onednn())
+        from tfzoo._backend import onednn_enabled
+        print("ENABLED", onednn_enabled())
+    """.replace("RECIPES", repr(recipes))
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert "ACTED True" in result.stdout and "ENABLED True" in result.stdout, result.stderr
+    result = _run(code, env={"TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert "ACTED False" in result.stdout and "ENABLED False" in result.stdout, result.stderr

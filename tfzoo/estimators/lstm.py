@@ -205,6 +205,13 @@ class TextGenerator(BaseEstimator):
     ``validation_fraction`` of the text is held out; ``history_`` has the
     training and validation loss in nats per character.
 
+    The defaults (LSTM 384, batch 32, Adam 3e-3, dropout 0.15) are the
+    configuration measured best on tiny Shakespeare in 15 minutes on a 2-core
+    CPU (``benchmarks/char_rnn.py``: validation 1.485 nats/char); batch 32
+    is where :class:`tfzoo.layers.FusedLSTM` trains fastest per character
+    there, and Adam 3e-3 reached in 3 epochs the validation loss that 2e-3
+    (dropout 0.1) reached in 5.
+
     Args:
         sequence_length: characters per training window.
         embedding_dim, units, num_layers, dropout: the :func:`build_char_rnn` model.
@@ -225,11 +232,11 @@ class TextGenerator(BaseEstimator):
         embedding_dim=64,
         units=384,
         num_layers=1,
-        dropout=0.0,
+        dropout=0.15,
         epochs=10,
-        batch_size=64,
+        batch_size=32,
         optimizer="adam",
-        learning_rate=0.002,
+        learning_rate=0.003,
         lr_schedule="cosine",
         clipnorm=None,
         validation_fraction=0.1,
