@@ -60,8 +60,7 @@ def report_context(gen, text):
     no context. ``TextGenerator.score`` carries the state over the held-out
     text instead (each character predicted from all of the text before it).
     """
-    split = len(text) - int(len(text) * gen.validation_fraction)
-    held_out = text[split - 1 :]
+    held_out = gen.held_out_text(text)
     ids = gen._encode(held_out)
     x, y = gen._windows(ids)
     logits = gen.model_.predict(x, batch_size=256, verbose=0).astype("float64")

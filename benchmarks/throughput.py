@@ -26,25 +26,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _onednn_choice(argv):
-    """``--onednn on|off|tf`` must act before TensorFlow is imported."""
-    choice = "on"
-    for i, arg in enumerate(argv):
-        if arg.startswith("--onednn="):
-            choice = arg.split("=", 1)[1]
-        elif arg == "--onednn" and i + 1 < len(argv):
-            choice = argv[i + 1]
-    return choice
-
-
-_ONEDNN = _onednn_choice(sys.argv[1:])
-if _ONEDNN in ("on", "off"):
+# ``--onednn`` must act before TensorFlow is imported: parsed here, and a
+# parent of main's parser so that it shows in --help.
+ONEDNN_ARGS = argparse.ArgumentParser(add_help=False)
+ONEDNN_ARGS.add_argument(
+    "--onednn",
+    choices=("on", "off", "tf"),
+    default="on",
+    help="TF_ENABLE_ONEDNN_OPTS for this run (tf: TensorFlow's own default, "
+    "off on CPUs without AVX-512)",
+)
+_ONEDNN = ONEDNN_ARGS.parse_known_args()[0].onednn
+if _ONEDNN != "tf":
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if _ONEDNN == "on" else "0"
 
 import keras  # noqa: E402
@@ -218,16 +216,9 @@ def sampling_speed(units, vocab, length):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[ONEDNN_ARGS])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument(
-        "--onednn",
-        choices=("on", "off", "tf"),
-        default="on",
-        help="TF_ENABLE_ONEDNN_OPTS for this run (tf: TensorFlow's own default, "
-        "off on CPUs without AVX-512); set before TensorFlow is imported",
-    )
     args = p.parse_args(argv)
     quick = args.quick
     n_cnn = 512 if quick else 8192

@@ -50,7 +50,7 @@ def main(argv=None):
         gen.fit(text)
     val = gen.history_.get("val_loss", [float("nan")])[-1]
     # The same held-out text scored with all of it as context (states carried over).
-    held_out = text[len(text) - int(len(text) * gen.validation_fraction) - 1 :]
+    held_out = gen.held_out_text(text)
     whole = gen.score(held_out) if len(held_out) > 1 else float("nan")
     prompt = args.prompt or text[: gen.sequence_length // 2]
     samples = {

@@ -142,13 +142,15 @@ def test_all_is_pinned():
             assert hasattr(module, attr), f"{name}.{attr}"
 
 
-def _run(code, env=None):
+def _run(code, env=None, unset=()):
+    """Run ``code`` in a fresh interpreter; ``env`` adds variables, ``unset`` removes some."""
+    child_env = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **(env or {})},
+        env={**child_env, **(env or {})},
     )
 
 
@@ -217,14 +219,7 @@ def test_import_leaves_onednn_alone_and_recipes_turn_it_on():
         from _common import default_onednn
         print("ACTED_AFTER_TF", default_onednn())
     """.replace("RECIPES", repr(recipes))
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    result = _run(code, unset=("TF_ENABLE_ONEDNN_OPTS",))
     assert "ENV_AFTER_IMPORT None" in result.stdout, result.stderr
     assert "ACTED_AFTER_TF False" in result.stdout
     code = """
@@ -235,13 +230,7 @@ def test_import_leaves_onednn_alone_and_recipes_turn_it_on():
         from tfzoo._backend import onednn_enabled
         print("ENABLED", onednn_enabled())
     """.replace("RECIPES", repr(recipes))
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    result = _run(code, unset=("TF_ENABLE_ONEDNN_OPTS",))
     assert "ACTED True" in result.stdout and "ENABLED True" in result.stdout, result.stderr
     result = _run(code, env={"TF_ENABLE_ONEDNN_OPTS": "0"})
     assert "ACTED False" in result.stdout and "ENABLED False" in result.stdout, result.stderr

@@ -5,6 +5,18 @@ import tensorflow as tf
 
 from tfzoo.layers import FusedLSTM
 from tfzoo.layers.fused_lstm import lstm_sequence
+from tfzoo.testing import run_layer_test
+
+
+def test_fused_lstm_contract():
+    # config and .keras round trips, a training step, MirroredStrategy
+    run_layer_test(
+        FusedLSTM,
+        {"units": 5, "return_sequences": True, "dropout": 0.1, "seed": 3},
+        input_shape=(4, 6, 3),
+        expected_output_shape=(4, 6, 5),
+        expected_num_trainable_weights=3,
+    )
 
 
 def _pair(seed=0, **kwargs):

@@ -280,12 +280,25 @@ class TextGenerator(BaseEstimator):
         y = np.stack([ids[s + 1 : s + n + 1] for s in starts])
         return x, y
 
+    def _split_point(self, length):
+        """Index of the first held-out character of a text of ``length`` characters."""
+        return length - int(length * self.validation_fraction)
+
+    def held_out_text(self, text):
+        """The part of ``text`` that ``fit`` holds out for validation.
+
+        It starts one character before the split, so its first prediction is
+        the first held-out character: ``score(held_out_text(text))`` is the
+        validation loss with the whole held-out text as context, in bits.
+        """
+        text = _as_text(text)
+        return text[self._split_point(len(text)) - 1 :]
+
     def fit(self, text, y=None):
         """Learn ``text`` (a string, or a list of strings joined by newlines)."""
         import tensorflow as tf
 
-        if not isinstance(text, str):
-            text = "\n".join(text)
+        text = _as_text(text)
         if len(text) < 2:
             raise ValueError("TextGenerator needs a text of at least 2 characters")
         if not 0 <= self.validation_fraction < 1:
@@ -295,7 +308,7 @@ class TextGenerator(BaseEstimator):
         self.vocabulary_ = sorted(set(text))
         self._index = {c: i for i, c in enumerate(self.vocabulary_)}
         ids = self._encode(text)
-        split = len(ids) - int(len(ids) * self.validation_fraction)
+        split = self._split_point(len(ids))
         val = None
         if self.validation_fraction > 0:
             val = self._windows(ids[split - 1 :])
@@ -402,9 +415,7 @@ class TextGenerator(BaseEstimator):
         context and so reads higher.
         """
         check_is_fitted(self, "model_")
-        if not isinstance(text, str):
-            text = "\n".join(text)
-        ids = self._encode(text)
+        ids = self._encode(_as_text(text))
         if ids.size < 2:
             raise ValueError("score needs a text of at least 2 characters")
         nats = -self._sampler.log_likelihood(ids).mean()
@@ -419,3 +430,8 @@ class TextGenerator(BaseEstimator):
         self.__dict__.update(state)
         if "model_" in state:
             self._sampler = CharSampler(self.model_)
+
+
+def _as_text(text):
+    """A string as is; a list of strings joined by newlines."""
+    return text if isinstance(text, str) else "\n".join(text)
