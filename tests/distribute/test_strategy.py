@@ -36,12 +36,40 @@ def test_auto_resolution_order(tmp_path):
     assert resolve_strategy_spec("auto", {}, 2, none) == ("mirrored", "2 GPUs visible")
     assert resolve_strategy_spec("auto", two_workers, 1, none)[0] == "multiworker"
     assert resolve_strategy_spec("auto", {**two_workers, "TPU_NAME": "x"}, 4, none)[0] == "tpu"
-    assert resolve_strategy_spec("auto", two_workers, 2, none)[0] == "mirrored"
+    # The cluster wins over local GPUs: every worker of a multi-GPU cluster must
+    # train the cluster's one model, not a mirrored model of its own (this line
+    # pinned "mirrored" before the audit).
+    assert resolve_strategy_spec("auto", two_workers, 2, none)[0] == "multiworker"
+    with_ps = {
+        "TF_CONFIG": json.dumps(
+            {
+                "cluster": {"chief": ["c:0"], "worker": ["a:1", "b:2"], "ps": ["p:3"]},
+                "task": {"type": "worker", "index": 0},
+            }
+        )
+    }
+    assert resolve_strategy_spec("auto", with_ps, 0, none)[0] == "ps"
+    assert resolve_strategy_spec("auto", with_ps, 4, none)[0] == "ps"
     assert tf_config_workers({"TF_CONFIG": json.dumps({"cluster": {"chief": ["a:1"]}})}) == 1
     with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
         tf_config_workers({"TF_CONFIG": "{nope"})
     with pytest.raises(ValueError, match="strategy must be one of"):
         resolve_strategy_spec("gpus")
+
+
+def test_multiworker_without_tf_config_says_it_trains_alone(monkeypatch):
+    from tfzoo.distribute import strategy as strategy_module
+
+    # Creating a real MultiWorkerMirroredStrategy here would reconfigure this
+    # process's collectives; the warning comes before it.
+    monkeypatch.setattr(strategy_module, "_multiworker_strategy", lambda: "made")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.warns(UserWarning, match="TF_CONFIG is not set.*one worker"):
+        get_strategy("multiworker")
+    one = {"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(one))
+    with pytest.warns(UserWarning, match="names 1 worker"):
+        get_strategy("multiworker")
 
 
 def test_get_strategy(monkeypatch, caplog):

@@ -369,7 +369,14 @@ def test_mirrored_strategy_fits_repeatedly(blobs):
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
-def test_batch_rounded_to_replicas_with_a_warning(blobs):
+def test_mirrored_keeps_the_users_batch_and_equals_one_device(blobs):
+    # Audit: a batch of 19 on 2 replicas was rounded up to 20 (a different model),
+    # and even an even batch trained on other batches (Keras drew one batch for
+    # its symbolic build, advancing the reshuffled dataset by an epoch).
     X, y = blobs
-    with pytest.warns(UserWarning, match="using a global batch of 20"):
-        fast_clf(strategy="mirrored", epochs=1, batch_size=19).fit(X, y)
+    for batch_size in (19, 20):
+        kw = dict(epochs=4, batch_size=batch_size, optimizer="adam")
+        one = fast_clf(**kw).fit(X, y)
+        two = fast_clf(strategy="mirrored", **kw).fit(X, y)
+        assert two.model_.distribute_strategy.num_replicas_in_sync == 2
+        np.testing.assert_allclose(two.predict_proba(X), one.predict_proba(X), atol=1e-5)

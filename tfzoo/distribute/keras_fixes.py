@@ -8,8 +8,10 @@ Two upstream bugs break ``model.fit`` under ``tf.distribute`` (keras-team/keras#
    that fails ("PerReplica cannot be converted to a Tensor"); under
    ``MirroredStrategy`` it fails whenever the global batch does not split
    evenly across replicas (``AddN ... must have the same size and shape``).
-   Only the shapes matter for a symbolic build, so one local replica's value
-   of each input is enough: that is the fix.
+   Only the shapes matter for a symbolic build, so the dataset's element
+   spec is enough: that is the fix. (Drawing a batch instead would advance a
+   reshuffling dataset, and the distributed fit would train on other batches
+   than the same fit on one device.)
 2. ``reduce_per_replica`` reduces metric values across workers with
    ``strategy.reduce("MEAN", v, axis=0)``, which fails for the scalar loss
    and metrics; scalars need ``axis=None``.
@@ -66,19 +68,12 @@ def _maybe_symbolic_build(self, iterator=None, data_batch=None):
     if self._distribute_strategy is None:
         return
     if iterator is not None:
-        for _, _, it in iterator:
-            batch = next(it)
-            # Shapes are all a symbolic build needs: take this worker's first
-            # replica's slice of each input instead of reducing across replicas.
-            data_batch = tree.map_structure(
-                lambda x: (
-                    self.distribute_strategy.experimental_local_results(x)[0]
-                    if isinstance(x, tf.distribute.DistributedValues)
-                    else x
-                ),
-                batch,
-            )
-            break
+        # Shapes and dtypes are all a symbolic build needs: take them from the
+        # dataset's element spec. Reducing a batch across replicas fails, and
+        # drawing one from the iterator also advances a reshuffling dataset
+        # by an epoch, so a distributed fit would see other batches than the
+        # same fit on one device.
+        data_batch = iterator.data_adapter.get_tf_dataset().element_spec
     with self.distribute_strategy.scope():
         self._symbolic_build(data_batch=data_batch)
 

@@ -2,8 +2,10 @@
 
 Each replica (and each worker) sums its own shard; the sums are all-reduced
 and one solve follows. Two passes over the data keep the float64 sums exact
-for data far from the origin: pass 1 all-reduces ``n``, ``Σx``, ``Σy`` (the
-global means), pass 2 the centred ``Σ(x-μ)(x-μ)ᵀ`` and ``Σ(x-μ)(y-ν)ᵀ``.
+for data far from the origin and of any magnitude: pass 1 all-reduces ``n``,
+``Σx``, ``Σy`` (the global means) and ``Σ|x|``, ``Σ|y|`` (a power-of-two
+scale per column), pass 2 the centred and scaled ``Σuuᵀ`` and ``Σuvᵀ`` with
+``u = (x-μ)/s``, ``v = (y-ν)/t``, as :class:`NormalEquationStats` keeps them.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfzoo.models.linear_regression import (
+from tfzoo.solvers.normal_equations import (
     NormalEquationStats,
-    _find_linear_layer,
+    find_linear_layer,
+    power_of_two_scale,
 )
 
 
@@ -40,27 +43,37 @@ def distributed_normal_equation_stats(dataset, strategy, n_features, n_outputs, 
     def first_moments(batch):
         x, y = _as_xy(batch)
         n = tf.cast(tf.shape(x)[0], tf.float64)
-        return n, tf.reduce_sum(x, 0), tf.reduce_sum(y, 0)
+        # Halved so that sums of values near float64's limit stay finite.
+        return (
+            n,
+            tf.reduce_sum(x * 0.5, 0),
+            tf.reduce_sum(y * 0.5, 0),
+            tf.reduce_sum(tf.abs(x) * 0.5, 0),
+            tf.reduce_sum(tf.abs(y) * 0.5, 0),
+        )
 
     n = 0.0
-    sx = np.zeros(n_features)
-    sy = np.zeros(n_outputs)
+    sx, ax = np.zeros(n_features), np.zeros(n_features)
+    sy, ay = np.zeros(n_outputs), np.zeros(n_outputs)
+    for batch in dist:
+        parts = strategy.run(first_moments, args=(batch,))
+        bn, bx, by, bax, bay = (strategy.reduce(sum_, p, axis=None).numpy() for p in parts)
+        n, sx, sy, ax, ay = n + bn, sx + bx, sy + by, ax + bax, ay + bay
+    if n == 0:
+        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
     if center:
-        for batch in dist:
-            parts = strategy.run(first_moments, args=(batch,))
-            bn, bx, by = (strategy.reduce(sum_, p, axis=None).numpy() for p in parts)
-            n, sx, sy = n + bn, sx + bx, sy + by
-        if n == 0:
-            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
-        mx, my = sx / n, sy / n
+        mx, my = sx / n * 2.0, sy / n * 2.0
     else:
         mx, my = np.zeros(n_features), np.zeros(n_outputs)
+    scale_x = power_of_two_scale(ax / n * 2.0)
+    scale_y = power_of_two_scale(ay / n * 2.0)
     shift_x, shift_y = tf.constant(mx), tf.constant(my)
+    inv_x, inv_y = tf.constant(1.0 / scale_x), tf.constant(1.0 / scale_y)
 
     @tf.function
     def second_moments(batch):
         x, y = _as_xy(batch)
-        xc, yc = x - shift_x, y - shift_y
+        xc, yc = (x - shift_x) * inv_x, (y - shift_y) * inv_y
         n = tf.cast(tf.shape(x)[0], tf.float64)
         return (
             n,
@@ -70,7 +83,15 @@ def distributed_normal_equation_stats(dataset, strategy, n_features, n_outputs, 
             tf.matmul(xc, yc, transpose_a=True),
         )
 
-    stats = NormalEquationStats(n_features, n_outputs, shift_x=mx, shift_y=my, center=center)
+    stats = NormalEquationStats(
+        n_features,
+        n_outputs,
+        shift_x=mx,
+        shift_y=my,
+        center=center,
+        scale_x=scale_x,
+        scale_y=scale_y,
+    )
     for batch in dist:
         parts = strategy.run(second_moments, args=(batch,))
         bn, bx, by, bxx, bxy = (strategy.reduce(sum_, p, axis=None).numpy() for p in parts)
@@ -86,7 +107,7 @@ def distributed_normal_equation_stats(dataset, strategy, n_features, n_outputs, 
 
 def fit_normal_equations_distributed(model, dataset, strategy, l2=0.0):
     """:func:`tfzoo.models.fit_normal_equations` with the sums all-reduced by ``strategy``."""
-    layer = _find_linear_layer(model)
+    layer = find_linear_layer(model)
     n_features, n_outputs = layer.kernel.shape
     stats = distributed_normal_equation_stats(
         dataset, strategy, n_features, n_outputs, center=layer.fit_intercept

@@ -5,9 +5,12 @@
 1. a TPU, when one is reachable: ``TPU_NAME`` is set (a TPU VM or a named
    TPU), ``COLAB_TPU_ADDR`` is set (a Colab TPU runtime), or the machine has
    TPU device files (``/dev/accel*``: a TPU VM);
-2. ``MirroredStrategy`` over all GPUs when more than one is visible;
-3. ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names more than one
-   worker (chief included);
+2. the cluster that ``TF_CONFIG`` describes: ``ParameterServerStrategy``
+   when it has ``ps`` tasks, ``MultiWorkerMirroredStrategy`` when it names
+   more than one worker (chief included). The cluster comes before local
+   GPUs: a worker of a multi-GPU cluster that trained a mirrored model of
+   its own would not train the cluster's model;
+3. ``MirroredStrategy`` over all GPUs when more than one is visible;
 4. the default strategy.
 
 It logs what it chose and why (logger ``tfzoo.distribute``, level INFO).
@@ -20,6 +23,7 @@ import glob
 import json
 import logging
 import os
+import warnings
 
 import tensorflow as tf
 
@@ -45,16 +49,24 @@ def tpu_address(environ=None, device_glob="/dev/accel*"):
     return None, "no TPU_NAME, no COLAB_TPU_ADDR and no /dev/accel* device"
 
 
-def tf_config_workers(environ=None):
-    """Number of workers (chief included) that ``TF_CONFIG`` names (0 without it)."""
+def tf_config_cluster(environ=None):
+    """The ``cluster`` of ``TF_CONFIG`` as a dict of task lists ({} without it)."""
     env = os.environ if environ is None else environ
     raw = env.get("TF_CONFIG")
     if not raw:
-        return 0
+        return {}
     try:
         cluster = json.loads(raw).get("cluster", {})
     except (ValueError, AttributeError) as exc:
         raise ValueError(f"TF_CONFIG is not valid JSON: {raw[:200]!r}") from exc
+    if not isinstance(cluster, dict):
+        raise ValueError(f"TF_CONFIG's cluster must be a dict of task lists, got {cluster!r}")
+    return cluster
+
+
+def tf_config_workers(environ=None):
+    """Number of workers (chief included) that ``TF_CONFIG`` names (0 without it)."""
+    cluster = tf_config_cluster(environ)
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
@@ -71,14 +83,18 @@ def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/
     address, why = tpu_address(environ, device_glob)
     if address is not None:
         return "tpu", why
+    # The cluster wins over local GPUs (see the module docstring).
+    cluster = tf_config_cluster(environ)
+    workers = tf_config_workers(environ)
+    if cluster.get("ps"):
+        return "ps", f"TF_CONFIG names {len(cluster['ps'])} ps task(s) and {workers} worker(s)"
+    if workers > 1:
+        return "multiworker", f"TF_CONFIG names {workers} workers"
     # Physical, not logical, devices: listing logical ones starts the TF runtime,
     # after which MultiWorkerMirroredStrategy can no longer configure collectives.
     gpus = len(tf.config.list_physical_devices("GPU")) if n_gpus is None else n_gpus
     if gpus > 1:
         return "mirrored", f"{gpus} GPUs visible"
-    workers = tf_config_workers(environ)
-    if workers > 1:
-        return "multiworker", f"TF_CONFIG names {workers} workers"
     return "default", f"{why}; {gpus} GPU(s); {workers or 'no'} TF_CONFIG workers"
 
 
@@ -115,6 +131,17 @@ def get_strategy(spec="auto"):
     if name == "mirrored":
         return mirrored_strategy(_local_devices())
     if name == "multiworker":
+        workers = tf_config_workers()
+        if workers < 2:
+            warnings.warn(
+                "strategy='multiworker' but TF_CONFIG "
+                + ("is not set" if not os.environ.get("TF_CONFIG") else f"names {workers} worker")
+                + ": MultiWorkerMirroredStrategy falls back to one worker over this "
+                "machine's devices, so each process started this way trains a model of "
+                "its own. Set TF_CONFIG on every worker to train one model together.",
+                UserWarning,
+                stacklevel=2,
+            )
         return _multiworker_strategy()
     if name == "ps":
         from tfzoo.distribute.parameter_server import ps_strategy

@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import numbers
 import random
-import warnings
 
 import keras
 import numpy as np
@@ -103,7 +102,9 @@ class BaseKerasEstimator(BaseEstimator):
     def _make_callbacks(self, has_validation):
         # The user's callback objects are used as given (as model.fit would),
         # so that what they record can be read after fit; clone() copies them.
-        callbacks = list(self.callbacks or [])
+        # The divergence check runs first, so no other callback sees NaN weights
+        # restored as "best" or saved.
+        callbacks = [DivergenceGuard()] + list(self.callbacks or [])
         if self.early_stopping and has_validation:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -143,6 +144,7 @@ class BaseKerasEstimator(BaseEstimator):
         self._validate_params()
         keep = incremental or (self.warm_start and hasattr(self, "model_"))
         X, y = validate_data(self, X, y, reset=not keep, **self._validate_kwargs())
+        check_float32_range(X, "X")
         sample_weight = self._check_sample_weight(sample_weight, X)
         y_enc, meta = self._encode_targets(y, reset=not keep, classes=classes)
         meta["n_samples"] = X.shape[0]
@@ -159,16 +161,26 @@ class BaseKerasEstimator(BaseEstimator):
                 with strategy.scope():
                     model = self._build_keras_model(self.n_features_in_, meta["n_outputs"], meta)
                     self._check_model_outputs(model)
+                    loss = self._loss_for(model)
+                    if strategy.num_replicas_in_sync > 1:
+                        loss = GlobalBatchLoss(loss)
                     model.compile(
                         optimizer=self._make_optimizer(),
-                        loss=self._loss_for(model),
+                        loss=loss,
                         steps_per_execution=getattr(self, "steps_per_execution", 1),
                     )
                 self.model_ = model
                 self.history_ = {}
                 self.n_iter_ = 0
             targets = self._model_targets(y_enc, self.model_)
-            history = self._train(X, targets, sample_weight, epochs, seed)
+            check_float32_range(targets, "y")
+            try:
+                history = self._train(X, targets, sample_weight, epochs, seed)
+            except TrainingDivergedError:
+                if not keep:  # nothing half-fitted stays behind
+                    for name in ("model_", "history_", "n_iter_", "_predict_fn"):
+                        self.__dict__.pop(name, None)
+                raise
         for key, values in history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         self.n_iter_ += len(history.get("loss", []))
@@ -204,19 +216,17 @@ class BaseKerasEstimator(BaseEstimator):
             else:
                 validation_data = (X_val, y_val)
         batch_size = self.batch_size if self.batch_size is not None else min(200, len(X))
-        replicas = self.model_.distribute_strategy.num_replicas_in_sync
-        if batch_size % replicas:
-            rounded = -(-batch_size // replicas) * replicas
-            warnings.warn(
-                f"batch_size={batch_size} does not split evenly over the {replicas} "
-                f"replicas of the distribution strategy; using a global batch of {rounded}.",
-                UserWarning,
-                stacklevel=3,
-            )
-            batch_size = rounded
-        train = make_dataset(X, y, sample_weight, batch_size, shuffle=True, seed=seed)
+        # Under several replicas every replica's loss is a share of the global
+        # batch's mean (see GlobalBatchLoss), so a batch that does not split
+        # evenly trains exactly as on one device: the user's batch is kept.
+        global_mean = self.model_.distribute_strategy.num_replicas_in_sync > 1
+        train = make_dataset(
+            X, y, sample_weight, batch_size, shuffle=True, seed=seed, global_mean=global_mean
+        )
         if validation_data is not None:
-            validation_data = make_dataset(*(validation_data + (None,))[:3], batch_size)
+            validation_data = make_dataset(
+                *(validation_data + (None,))[:3], batch_size, global_mean=global_mean
+            )
         history = self.model_.fit(
             train,
             epochs=epochs,
@@ -225,6 +235,7 @@ class BaseKerasEstimator(BaseEstimator):
             shuffle=False,  # the dataset shuffles itself, with the fit's seed
             verbose=self.verbose,
         )
+        check_finite_weights(self.model_)
         return history.history
 
     def _stratify(self, y):
@@ -355,18 +366,105 @@ def _copy_with_dtype(model, dtype):
     return copy_
 
 
-def make_dataset(X, y, sample_weight, batch_size, shuffle=False, seed=None):
+def make_dataset(X, y, sample_weight, batch_size, shuffle=False, seed=None, global_mean=False):
     """One ``tf.data`` pipeline for the whole fit.
 
     Keras's own NumPy adapter rebuilds its pipeline every epoch (about 30 ms
     an epoch on 2 CPU cores here); a dataset made once and reshuffled each
     iteration with an explicit seed is both faster and reproducible.
+
+    With ``global_mean`` every batch carries weights ``w / b`` (``b`` its
+    global size, ``w`` the sample weights or 1) for a :class:`GlobalBatchLoss`.
     """
     tensors = (X, y) if sample_weight is None else (X, y, sample_weight.astype(np.float32))
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
         ds = ds.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if global_mean:
+
+        def share(x, y, w=None):
+            b = tf.cast(tf.shape(x)[0], tf.float32)
+            w = tf.ones([tf.shape(x)[0]], tf.float32) if w is None else w
+            return x, y, w / b
+
+        ds = ds.map(share)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class GlobalBatchLoss(keras.losses.Loss):
+    """A loss summed over the rows it sees, for weights that are ``w / b``.
+
+    Keras averages each replica's loss over that replica's slice and then
+    over replicas, which differs from the global batch's mean when the batch
+    does not split evenly (32 rows on 3 replicas: slices of 11, 11, 10).
+    Summing ``w_i / b · loss_i`` on every replica, with ``b`` the global
+    batch size (:func:`make_dataset` with ``global_mean=True``), makes the
+    summed gradients exactly those of ``Σ w_i loss_i / b`` on one device.
+    """
+
+    def __init__(self, loss, name=None):
+        fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+        super().__init__(name=name or getattr(fn, "name", None) or "loss", reduction="sum")
+        self.fn = fn
+
+    def get_config(self):
+        return {"loss": keras.losses.serialize(self.fn), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.losses.deserialize(config["loss"]), name=config.get("name"))
+
+    def call(self, y_true, y_pred):
+        if isinstance(self.fn, keras.losses.Loss):
+            # per-row values of the wrapped loss, before its own reduction
+            return self.fn.call(y_true, y_pred)
+        return self.fn(y_true, y_pred)
+
+
+class TrainingDivergedError(ValueError):
+    """Training produced a non-finite loss or non-finite weights."""
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stop ``fit`` with :class:`TrainingDivergedError` when the loss stops being finite."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "val_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not np.isfinite(float(value)):
+                lr = getattr(self.model.optimizer, "learning_rate", None)
+                lr = f" (learning rate {float(np.asarray(lr)):.3g})" if lr is not None else ""
+                raise TrainingDivergedError(
+                    f"Training diverged: the {key.replace('_', ' ')} became "
+                    f"{float(value)} in epoch {epoch + 1}. The input data may contain "
+                    "large values and need to be preprocessed (e.g. StandardScaler), or "
+                    f"the learning rate{lr} is too high."
+                )
+
+
+def check_finite_weights(model):
+    """Raise :class:`TrainingDivergedError` when a weight of ``model`` is not finite."""
+    bad = [w.path for w in model.weights if not np.all(np.isfinite(np.asarray(w)))]
+    if bad:
+        raise TrainingDivergedError(
+            f"Training produced non-finite weights ({', '.join(bad[:3])}). The input data "
+            "may contain large values and need to be preprocessed (e.g. StandardScaler)."
+        )
+
+
+def check_float32_range(a, name):
+    """Refuse values that float32 (the training dtype) cannot hold."""
+    a = np.asarray(a)
+    if a.dtype.kind in "fiu" and a.size:
+        largest = float(np.max(np.abs(a.astype(np.float64, copy=False))))
+        if largest > float(np.finfo(np.float32).max):
+            raise ValueError(
+                f"Input {name} has values too large for float32, the dtype the model "
+                f"trains in (largest magnitude {largest:.3g} > 3.4e38). Rescale {name} "
+                "(e.g. StandardScaler)."
+            )
 
 
 def call_builder(builder, kwargs, meta):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 from sklearn.utils.validation import validate_data
 
 from tfzoo.distribute import get_strategy
 from tfzoo.estimators._supervised import KerasRegressorBase
-from tfzoo.models.linear_regression import NormalEquationStats, build_linear_regression
+from tfzoo.models.linear_regression import build_linear_regression
+from tfzoo.solvers import NormalEquationStats
 
 SOLVERS = ("normal_equations", "gd")
 
@@ -23,8 +26,13 @@ class LinearRegressor(KerasRegressorBase):
     ``X`` is rank deficient); ``partial_fit`` adds a batch to the running
     sums and re-solves, so the fit after all batches is exact. With
     ``solver="gd"`` the model trains with Keras (``epochs``, ``optimizer``...)
-    and the penalty becomes an L2 regularizer of ``l2 / n_samples`` on the
-    mean squared error.
+    and the penalty becomes an L2 regularizer of ``l2 / n_train`` on the
+    mean squared error, ``n_train`` being the rows it trains on (all of them,
+    or those left after ``validation_fraction`` with ``early_stopping``), so
+    both solvers minimise the same objective on the rows they fit. The
+    normal-equations model is float64 (``model_`` holds θ unrounded), so its
+    predictions equal scikit-learn's also for features far from the origin
+    (Unix times) or of extreme scale.
 
     Attributes:
         coef_: ``(n_features,)`` for a 1-D ``y``, else ``(n_targets, n_features)``.
@@ -84,14 +92,24 @@ class LinearRegressor(KerasRegressorBase):
     def _build_keras_model(self, n_features, n_outputs, meta):
         regularizer = None
         if self.solver == "gd" and self.l2 > 0:
-            # Σ(ŷ − y)² + l2‖W‖²  ==  n · [MSE + (l2 / n)‖W‖²]
-            regularizer = keras.regularizers.L2(float(self.l2) / max(1, meta["n_samples"]))
+            # Σ(ŷ − y)² + l2‖W‖²  ==  n · [MSE + (l2 / n)‖W‖²], with n the rows
+            # that gradient descent trains on (validation rows held out).
+            regularizer = keras.regularizers.L2(float(self.l2) / max(1, self._n_train(meta)))
         return build_linear_regression(
             n_features,
             n_outputs=n_outputs,
             fit_intercept=self.fit_intercept,
             kernel_regularizer=regularizer,
+            # The closed form is float64: keep it so in the model, unrounded.
+            dtype="float64" if self.solver == "normal_equations" else None,
         )
+
+    def _n_train(self, meta):
+        """Rows left for training after the validation split (train_test_split's rule)."""
+        n = meta["n_samples"]
+        if self.early_stopping and self.validation_fraction > 0:
+            n -= math.ceil(self.validation_fraction * n)
+        return n
 
     def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
         if self.solver == "gd":

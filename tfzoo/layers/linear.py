@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -94,12 +95,28 @@ class Linear(keras.layers.Layer):
         )
 
     def set_theta(self, coef, intercept=None):
-        """Write ``W`` (``(n_features, units)``) and ``b`` into the layer."""
-        self.kernel.assign(ops.cast(coef, self.kernel.dtype))
+        """Write ``W`` (``(n_features, units)``) and ``b`` into the layer.
+
+        Raises ``ValueError`` when the values do not fit the weights' dtype
+        (a float32 layer cannot hold a coefficient of 1e40): build the
+        layer with ``dtype="float64"`` for such solutions.
+        """
+        values = [("coef", coef, self.kernel)]
         if self.bias is not None:
             if intercept is None:
                 raise ValueError("this Linear layer fits an intercept: pass one")
-            self.bias.assign(ops.cast(intercept, self.bias.dtype))
+            values.append(("intercept", intercept, self.bias))
+        for name, value, variable in values:
+            value = np.asarray(value, dtype=np.float64)
+            cast = value.astype(variable.dtype)
+            if np.all(np.isfinite(value)) and not np.all(np.isfinite(cast)):
+                raise ValueError(
+                    f"The {name} of this solution (largest magnitude "
+                    f"{np.abs(value).max():.3g}) overflows the layer's {variable.dtype} "
+                    "weights; build the model with dtype='float64' or rescale the data."
+                )
+        for _, value, variable in values:
+            variable.assign(np.asarray(value, dtype=variable.dtype))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
