@@ -73,7 +73,7 @@ def report_context(gen, text):
     for lo, hi in zip(edges[:-1], edges[1:]):
         print(f"  positions {lo:>3}-{hi - 1:<3} {nats[lo:hi].mean():.4f}")
     print(f"  all windows      {nats.mean():.4f}")
-    full = gen.score(held_out) * math.log(2)
+    full = gen.bits_per_character(held_out) * math.log(2)
     print(
         f"held-out text with the state carried over ({len(held_out) - 1:,} chars): "
         f"{full:.4f} nats/char ({full / math.log(2):.3f} bits/char)"

@@ -51,7 +51,7 @@ def main(argv=None):
     val = gen.history_.get("val_loss", [float("nan")])[-1]
     # The same held-out text scored with all of it as context (states carried over).
     held_out = gen.held_out_text(text)
-    whole = gen.score(held_out) if len(held_out) > 1 else float("nan")
+    whole = gen.bits_per_character(held_out) if len(held_out) > 1 else float("nan")
     prompt = args.prompt or text[: gen.sequence_length // 2]
     samples = {
         temp: gen.generate(prompt, 300, temperature=temp, random_state=args.seed)

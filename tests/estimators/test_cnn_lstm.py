@@ -106,7 +106,7 @@ def test_text_generator_on_a_small_corpus():
     ).fit(CORPUS)
     assert set(gen.vocabulary_) == set(CORPUS)
     assert gen.history_["val_loss"][-1] < gen.history_["val_loss"][0]
-    bits = gen.score(CORPUS[:400])
+    bits = gen.bits_per_character(CORPUS[:400])
     assert 0 < bits < 2.5, bits  # 15 symbols: uniform would be 3.9 bits
     text = gen.generate("the ", length=40, temperature=0.5, random_state=0)
     assert text.startswith("the ") and len(text) == 44

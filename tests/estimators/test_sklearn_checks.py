@@ -50,7 +50,9 @@ ESTIMATORS = [
         epochs=40,
         learning_rate=0.05,
     ),
-    CNNClassifier(filters=(4, 4, 4), dense_units=16, epochs=20, batch_size=32),
+    CNNClassifier(
+        filters=(4, 4, 4), dense_units=16, epochs=20, batch_size=32, image_shape=(1, -1, 1)
+    ),
     LSTMRegressor(units=8, epochs=30, learning_rate=0.05),
     LSTMClassifier(units=8, epochs=30, learning_rate=0.05),
 ]

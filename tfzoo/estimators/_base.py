@@ -147,6 +147,7 @@ class BaseKerasEstimator(BaseEstimator):
         check_float32_range(X, "X")
         sample_weight = self._check_sample_weight(sample_weight, X)
         y_enc, meta = self._encode_targets(y, reset=not keep, classes=classes)
+        check_float32_range(y_enc, "y")
         meta["n_samples"] = X.shape[0]
         sample_weight = self._effective_sample_weight(y_enc, sample_weight)
 
@@ -173,7 +174,6 @@ class BaseKerasEstimator(BaseEstimator):
                 self.history_ = {}
                 self.n_iter_ = 0
             targets = self._model_targets(y_enc, self.model_)
-            check_float32_range(targets, "y")
             try:
                 history = self._train(X, targets, sample_weight, epochs, seed)
             except TrainingDivergedError:

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 
 from tfzoo.estimators._base import BaseKerasEstimator
 
@@ -159,10 +159,7 @@ class KerasRegressorBase(RegressorMixin, BaseKerasEstimator):
 
     def _encode_targets(self, y, reset, classes=None):
         y = np.asarray(y, dtype=np.float64)
-        if type_of_target(y) == "continuous-multioutput" or y.ndim == 2:
-            y2 = y
-        else:
-            y2 = y[:, None]
+        y2 = y if y.ndim == 2 else y[:, None]
         if reset:
             self._y_ndim = y.ndim
             self.n_outputs_ = y2.shape[1]

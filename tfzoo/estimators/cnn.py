@@ -15,14 +15,17 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
     ``X`` may be images ``(n, h, w)`` or ``(n, h, w, c)``, or flat rows
     ``(n, h*w*c)``. Flat rows are reshaped to ``image_shape`` when given;
     without it a row of ``h*h`` values is taken as a square ``h x h x 1``
-    image (784 → 28x28, 64 → 8x8) and any other width ``n`` as a one-row
-    image ``1 x n x 1``. The shape used is ``image_shape_``; at predict time
+    image (784 → 28x28, 64 → 8x8) and any other width is refused (3,072
+    values could be 32x32x3 or 1x3072: say which with ``image_shape``;
+    ``(1, -1, 1)`` takes every row as a one-row image, whatever its width).
+    The shape used is ``image_shape_``; at predict time
     images must have that shape (or be flat with as many values).
     Pixel values are used as given: scale them (e.g. to [0, 1]) beforehand,
     as the tfzoo loaders do.
 
     Args:
-        image_shape: ``(h, w)`` or ``(h, w, c)`` of flat input rows.
+        image_shape: ``(h, w)`` or ``(h, w, c)`` of flat input rows; one side
+            may be ``-1`` (as in ``reshape``), taken from the row's length.
         filters, kernel_sizes, strides, dense_units, batch_norm, dropout:
             the builder's architecture (the seed's table by default).
         steps_per_execution: training steps per call of the compiled train
@@ -97,7 +100,12 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
             shape = tuple(int(d) for d in self.image_shape)
             if len(shape) == 2:
                 shape += (1,)
-            if len(shape) != 3 or math.prod(shape) != n_features:
+            if shape.count(-1) == 1 and len(shape) == 3:
+                # one -1 as in reshape: that side takes what the others leave
+                known = -math.prod(shape)
+                if known > 0 and n_features % known == 0:
+                    shape = tuple(n_features // known if d == -1 else d for d in shape)
+            if len(shape) != 3 or min(shape) < 1 or math.prod(shape) != n_features:
                 raise ValueError(
                     f"image_shape={self.image_shape!r} does not hold {n_features} values per row"
                 )
@@ -105,7 +113,12 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         side = math.isqrt(n_features)
         if side > 1 and side * side == n_features:
             return (side, side, 1)
-        return (1, n_features, 1)
+        raise ValueError(
+            f"{type(self).__name__} got flat rows of {n_features} values, which is not a "
+            "square number of pixels, so the image shape cannot be inferred: pass "
+            "image_shape=(height, width, channels) (3072 values are (32, 32, 3), for "
+            "example), or give X as images of shape (n_samples, height, width[, channels])."
+        )
 
     @property
     def image_shape_(self):

@@ -222,7 +222,7 @@ class TextGenerator(BaseEstimator):
     Example:
         >>> gen = TextGenerator(epochs=5).fit(text)
         >>> gen.generate("To be", length=200, temperature=0.8)
-        >>> gen.score(held_out)   # bits per character (lower is better)
+        >>> gen.bits_per_character(held_out)   # lower is better; score() is its negative
     """
 
     def __init__(
@@ -404,6 +404,15 @@ class TextGenerator(BaseEstimator):
         return prompt + "".join(self.vocabulary_[i] for i in new)
 
     def score(self, text, y=None):
+        """Minus the bits per character of ``text``: greater is better.
+
+        scikit-learn's model selection (``GridSearchCV``, ``cross_val_score``)
+        maximises ``score``, so it returns ``-bits_per_character(text)``; the
+        plain figure (lower is better) is :meth:`bits_per_character`.
+        """
+        return -self.bits_per_character(text)
+
+    def bits_per_character(self, text):
         """Bits per character of ``text`` under the model (lower is better).
 
         Each character is predicted from all of ``text`` before it: the LSTM

@@ -18,8 +18,11 @@ class MatrixFactorization(keras.layers.Layer):
     scikit-learn estimator passes them) and are cast to ``int32``; they are
     not cast to a low-precision compute dtype first (``autocast`` is off, as
     in ``keras.layers.Embedding``), so ids above 256 survive a
-    ``mixed_bfloat16`` policy. An id outside its table is an error on CPU
-    (``ops.take``); on accelerators it may silently read zeros.
+    ``mixed_bfloat16`` policy. Ids must be integral and inside their tables:
+    a negative id (``-1`` is pandas' code for a missing category), a
+    fractional one (3.9) or one past the table raises
+    ``InvalidArgumentError`` on TensorFlow, and scores NaN where no check can
+    stop the computation (XLA), never a plausible number.
 
     Args:
         n_users: rows of the user tables (ids ``0 … n_users-1``).
@@ -90,6 +93,27 @@ class MatrixFactorization(keras.layers.Layer):
 
     def call(self, inputs):
         ids = ops.cast(inputs, "int32")
+        valid = self._valid_ids(inputs, ids)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            # Raises in eager and graph mode (XLA compiles Assert to nothing:
+            # there the NaN below still marks every invalid pair).
+            tf.debugging.Assert(
+                tf.reduce_all(valid),
+                [
+                    f"MatrixFactorization: ids must be integers in 0 … n_users-1 "
+                    f"({self.n_users} users) and 0 … n_items-1 ({self.n_items} items); "
+                    "-1 (pandas' code for a missing category), fractions and ids past "
+                    "the tables are refused. First invalid (user, item) pairs:",
+                    tf.boolean_mask(tf.reshape(inputs, (-1, 2)), ~tf.reshape(valid, (-1,))),
+                ],
+                summarize=6,
+                name="check_ids",
+            )
+        # Gather at id 0 for invalid pairs (never a negative index, which
+        # ops.take would read from the end of the table).
+        ids = ops.where(ops.expand_dims(valid, -1), ids, ops.zeros_like(ids))
         users, items = ids[..., 0], ids[..., 1]
         p = ops.take(self.user_embeddings, users, axis=0)
         q = ops.take(self.item_embeddings, items, axis=0)
@@ -99,7 +123,21 @@ class MatrixFactorization(keras.layers.Layer):
             + ops.take(self.item_bias, items, axis=0)
             + self.bias
         )
+        # An invalid pair never gets a plausible score: NaN where the check
+        # above cannot stop the computation.
+        score = ops.where(ops.expand_dims(valid, -1), score, ops.full_like(score, float("nan")))
         return ops.cast(score, self.compute_dtype)
+
+    def _valid_ids(self, inputs, ids):
+        """Per pair: both ids integral and inside their tables."""
+        valid = (ids[..., 0] >= 0) & (ids[..., 0] < self.n_users)
+        valid = valid & (ids[..., 1] >= 0) & (ids[..., 1] < self.n_items)
+        if not keras.backend.is_int_dtype(keras.backend.standardize_dtype(inputs.dtype)):
+            x = ops.cast(inputs, "float32")
+            valid = valid & ops.all(ops.equal(x, ops.floor(x)), axis=-1)
+            # a float below -1 casts to an id >= 0 only by truncation: check the sign too
+            valid = valid & ops.all(x >= 0, axis=-1)
+        return valid
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (1,)

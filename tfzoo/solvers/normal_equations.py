@@ -79,9 +79,10 @@ def power_of_two_scale(magnitude):
     magnitude = np.asarray(magnitude, dtype=np.float64)
     scale = np.ones_like(magnitude)
     ok = np.isfinite(magnitude) & (magnitude > 0)
-    # frexp: magnitude = m * 2**e with 0.5 <= m < 1, so magnitude / 2**e is in [0.5, 1).
+    # frexp: magnitude = m * 2**e with 0.5 <= m < 1, so magnitude / 2**(e-1) is
+    # in [1, 2) (and 2**(e-1) <= 2**1023 stays finite).
     _, exponent = np.frexp(magnitude[ok])
-    scale[ok] = np.ldexp(1.0, exponent)
+    scale[ok] = np.ldexp(1.0, exponent - 1)
     return scale
 
 
@@ -265,8 +266,10 @@ class NormalEquationStats:
             a, b = self.sxx, self.sxy
         # In scaled units the system is (A_s + λ S⁻²) W_s = B_s with
         # W = S⁻¹ W_s t: the same minimiser, inside float64's range.
-        with np.errstate(over="ignore"):
-            penalty = np.minimum(l2 / sx**2, np.finfo(np.float64).max / 4)
+        penalty = np.zeros(self.n_features)
+        if l2 > 0:
+            with np.errstate(over="ignore", divide="ignore"):
+                penalty = np.minimum(l2 / sx**2, np.finfo(np.float64).max / 4)
         a = 0.5 * (a + a.T) + np.diag(penalty)
         coef_s, rank, method = _solve_psd(a, b, col_scale=sx)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -281,6 +284,14 @@ class NormalEquationStats:
                 "coefficients overflow): the targets are too large for the features' "
                 "scale. Standardise X and y (e.g. with StandardScaler and "
                 "TransformedTargetRegressor)."
+            )
+        lost = (coef_s != 0) & (np.abs(coef) < np.finfo(np.float64).tiny)
+        if np.any(lost):
+            raise ValueError(
+                "The least-squares solution is not representable in float64 (its "
+                "coefficients underflow below 2.2e-308): the targets are too small "
+                "for the features' scale. Standardise X and y (e.g. with "
+                "StandardScaler and TransformedTargetRegressor)."
             )
         return NormalEquationsSolution(coef, intercept, rank, self.n, method)
 
