@@ -36,7 +36,16 @@ EXPECTED = {
         "fit_normal_equations",
         "layers",
         "models",
+        "solvers",
         "testing",
+    ],
+    "tfzoo.solvers": [
+        "NormalEquationStats",
+        "NormalEquationsSolution",
+        "RankDeficientWarning",
+        "find_linear_layer",
+        "normal_equation_stats",
+        "power_of_two_scale",
     ],
     "tfzoo.layers": [
         "AnchorGenerator",

@@ -191,11 +191,11 @@ def test_cnn_refuses_flat_rows_that_are_not_square_images():
     y = np.arange(20) % 2
     with pytest.raises(ValueError, match=r"3072 values.*pass image_shape"):
         CNNClassifier(epochs=1).fit(X, y)
-    est = CNNClassifier(
-        image_shape=(32, 32, 3), filters=(2, 2, 2), dense_units=4, epochs=1
-    ).fit(X, y)
+    est = CNNClassifier(image_shape=(32, 32, 3), filters=(2, 2, 2), dense_units=4, epochs=1).fit(
+        X, y
+    )
     assert est.image_shape_ == (32, 32, 3)
-    strips = CNNClassifier(
-        image_shape=(1, -1, 1), filters=(2, 2, 2), dense_units=4, epochs=1
-    ).fit(X[:, :12], y)
+    strips = CNNClassifier(image_shape=(1, -1, 1), filters=(2, 2, 2), dense_units=4, epochs=1).fit(
+        X[:, :12], y
+    )
     assert strips.image_shape_ == (1, 12, 1)

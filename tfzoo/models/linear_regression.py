@@ -13,9 +13,9 @@ import numpy as np
 from tfzoo.layers.linear import Linear
 from tfzoo.solvers.normal_equations import (  # noqa: F401 - public names kept here too
     NormalEquationsSolution,
-    find_linear_layer,
     NormalEquationStats,
     RankDeficientWarning,
+    find_linear_layer,
     normal_equation_stats,
 )
 

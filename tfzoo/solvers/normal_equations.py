@@ -206,8 +206,10 @@ class NormalEquationStats:
         sy = ry * self.sum_y
         sum_x = sx + n * dx
         sum_y = sy + n * dy
-        sxx = self.sxx * np.outer(rx, rx) + np.outer(dx, sx) + np.outer(sx, dx) + n * np.outer(dx, dx)
-        sxy = self.sxy * np.outer(rx, ry) + np.outer(dx, sy) + np.outer(sx, dy) + n * np.outer(dx, dy)
+        sxx = self.sxx * np.outer(rx, rx) + np.outer(dx, sx) + np.outer(sx, dx)
+        sxx += n * np.outer(dx, dx)
+        sxy = self.sxy * np.outer(rx, ry) + np.outer(dx, sy) + np.outer(sx, dy)
+        sxy += n * np.outer(dx, dy)
         return sum_x, sum_y, sxx, sxy
 
     def merge(self, other):
