@@ -63,7 +63,7 @@ def task_name(environ=None):
     return f"{task['type']}-{int(task.get('index', 0))}"
 
 
-def cluster_tasks(environ=None):
+def _cluster_tasks(environ=None):
     """Names of the tasks that train together (``TF_CONFIG``'s chief and workers)."""
     env = os.environ if environ is None else environ
     raw = env.get("TF_CONFIG")
@@ -93,7 +93,7 @@ def _write_json_atomic(path, payload):
     os.replace(tmp, path)
 
 
-def complete_backups(task_dir):
+def _complete_backups(task_dir):
     """``{epoch: weights path}`` of the complete backups in one task's folder.
 
     A backup is complete when its record ``epoch-<N>.json`` exists and the
@@ -134,18 +134,18 @@ def complete_backups(task_dir):
     return found
 
 
-def agreed_epoch(root_dir, tasks):
+def _agreed_epoch(root_dir, tasks):
     """The newest epoch of which every task in ``tasks`` has a complete backup.
 
     Returns ``(epoch, {task: {epoch: weights path}})``; ``epoch`` is None
     when there is no such epoch.
     """
-    backups = {task: complete_backups(os.path.join(root_dir, task)) for task in tasks}
+    backups = {task: _complete_backups(os.path.join(root_dir, task)) for task in tasks}
     common = set.intersection(*(set(b) for b in backups.values())) if backups else set()
     return (max(common) if common else None), backups
 
 
-def all_done(root_dir, tasks):
+def _all_done(root_dir, tasks):
     """Whether every task wrote its end-of-training marker."""
     return all(os.path.exists(os.path.join(root_dir, t, DONE)) for t in tasks)
 
@@ -179,7 +179,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
         self.root_dir = str(backup_dir)
         self.task = task_name()
-        self.tasks = list(tasks) if tasks is not None else cluster_tasks()
+        self.tasks = list(tasks) if tasks is not None else _cluster_tasks()
         if self.task not in self.tasks:
             raise ValueError(f"this task {self.task!r} is not among tasks={self.tasks!r}")
         self.keep = keep
@@ -191,11 +191,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     # -------------------------------------------------------------- restore
     def on_train_begin(self, logs=None):
-        if self.delete_checkpoint and all_done(self.root_dir, self.tasks):
+        if self.delete_checkpoint and _all_done(self.root_dir, self.tasks):
             # The previous run finished everywhere: start afresh.
             self._clear()
             return
-        epoch, backups = agreed_epoch(self.root_dir, self.tasks)
+        epoch, backups = _agreed_epoch(self.root_dir, self.tasks)
         if epoch is None:
             if backups[self.task]:
                 logger.info("no epoch that all of %s backed up: starting afresh", self.tasks)
@@ -254,7 +254,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         os.makedirs(self.backup_dir, exist_ok=True)
         _write_json_atomic(os.path.join(self.backup_dir, DONE), {"task": self.task})
-        if all_done(self.root_dir, self.tasks):
+        if _all_done(self.root_dir, self.tasks):
             # Every task finished: no one needs this task's backups any more.
             for name in os.listdir(self.backup_dir):
                 if name != DONE:
