@@ -52,3 +52,17 @@ def test_parameter_server_training(tmp_path):
     assert "epoch_timeout=5" in (result["timeout_error"] or ""), result
     assert "workers" in result["timeout_error"]
     assert result["timeout_seconds"] < 60
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epoch_timeout": 0}, "epoch_timeout must be None or a positive number, got 0"),
+        ({"max_to_keep": 0}, "max_to_keep must be an integer >= 1, got 0"),
+    ],
+)
+def test_fit_ps_checks_its_arguments(kwargs, message):
+    from tfzoo.distribute import fit_ps
+
+    with pytest.raises(ValueError, match=message):
+        fit_ps(None, None, None, epochs=1, steps_per_epoch=1, optimizer="sgd", loss="mse", **kwargs)

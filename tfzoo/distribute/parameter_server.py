@@ -17,6 +17,7 @@ workers (``epoch_timeout``).
 
 from __future__ import annotations
 
+import numbers
 import time
 
 import keras
@@ -94,6 +95,12 @@ def fit_ps(
     another worker, and such a step is counted once (its gradient update
     may have reached the parameter servers twice: at-least-once delivery).
     """
+    if epoch_timeout is not None and not (
+        isinstance(epoch_timeout, numbers.Real) and epoch_timeout > 0
+    ):
+        raise ValueError(f"epoch_timeout must be None or a positive number, got {epoch_timeout!r}")
+    if not isinstance(max_to_keep, numbers.Integral) or max_to_keep < 1:
+        raise ValueError(f"max_to_keep must be an integer >= 1, got {max_to_keep!r}")
     coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
     loss_fn = keras.losses.get(loss)
     with strategy.scope():
