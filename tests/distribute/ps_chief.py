@@ -4,7 +4,8 @@ python ps_chief.py PS_PORT W0_PORT W1_PORT CHIEF_PORT OUT.json CKPT_DIR
 
 In one cluster, one after another: 2 epochs with checkpoints, a second call
 that resumes to 4 epochs, one epoch of a model with a large weight penalty and
-a learning rate of 0 (its loss has a plain Keras reference), then it writes
+a learning rate of 0 (its loss has a plain Keras reference), 3 epochs during
+which it asks the test to kill worker 1 (OUT.json.kill1), then it writes
 OUT.json.ready, waits for the test to kill the workers (OUT.json.killed) and
 calls fit_ps with epoch_timeout=5.
 """
@@ -12,6 +13,7 @@ calls fit_ps with epoch_timeout=5.
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,13 +44,13 @@ def main():
     def dataset_fn():
         return tf.data.Dataset.from_tensor_slices((X, y)).shuffle(512, seed=0).repeat().batch(32)
 
-    def train(epochs, **kwargs):
+    def train(epochs, steps_per_epoch=20, **kwargs):
         return fit_ps(
             lambda: build_perceptron(4, hidden_units=4),
             dataset_fn,
             strategy,
             epochs=epochs,
-            steps_per_epoch=20,
+            steps_per_epoch=steps_per_epoch,
             optimizer="sgd",
             loss="binary_crossentropy",
             **kwargs,
@@ -91,6 +93,17 @@ def main():
         .numpy()
         .mean()
     )
+
+    # Worker 1 is killed while a training runs: its steps are re-run on worker 0
+    # and counted once each.
+    def ask_to_kill_worker_1():
+        time.sleep(0.5)
+        Path(out + ".kill1").write_text("kill")
+
+    threading.Thread(target=ask_to_kill_worker_1, daemon=True).start()
+    _, survived = train(3, steps_per_epoch=100, epoch_timeout=120)
+    result["survived"] = survived
+    result["killed_during"] = Path(out + ".killed1").exists()
 
     # The workers are killed: fit_ps must give up after epoch_timeout.
     Path(out + ".ready").write_text("ready")

@@ -31,9 +31,12 @@ def test_parameter_server_training(tmp_path):
         f"TF_CONFIG='{_task('worker', 0)}' {serve} & s1=$!; "
         f"TF_CONFIG='{_task('worker', 1)}' {serve} & s2=$!; "
         f"{sys.executable} {chief} 23483 23481 23482 23480 {out} {tmp_path / 'ckpt'} & c=$!; "
+        f"i=0; while [ ! -e {out}.kill1 ] && kill -0 $c 2>/dev/null && [ $i -lt 2400 ]; "
+        "do sleep 0.1; i=$((i+1)); done; "
+        f"kill -9 $s2; touch {out}.killed1; "
         f"i=0; while [ ! -e {out}.ready ] && kill -0 $c 2>/dev/null && [ $i -lt 2400 ]; "
         "do sleep 0.1; i=$((i+1)); done; "
-        f"kill -9 $s1 $s2; touch {out}.killed; "
+        f"kill -9 $s1; touch {out}.killed; "
         "wait $c; r=$?; kill -9 $s0; wait; exit $r"
     )
     code, log = run_in_namespace(script, timeout=300)
@@ -48,6 +51,11 @@ def test_parameter_server_training(tmp_path):
     # the kernel penalty is part of the loss, as in Keras's own fit/evaluate
     np.testing.assert_allclose(result["penalised"], result["keras_loss"], rtol=1e-5)
     assert result["penalised"] > result["unpenalised"] + 0.1
+    # worker 1 killed during a training: worker 0 runs its steps, each counted once
+    survived = result["survived"]
+    assert survived["epoch"] == [1, 2, 3] and survived["steps"] == [100, 200, 300], survived
+    assert result["killed_during"], "worker 1 was not killed during the training"
+    assert np.all(np.isfinite(survived["loss"]))
     # with the workers gone, fit_ps gives up after epoch_timeout with a clear error
     assert "epoch_timeout=5" in (result["timeout_error"] or ""), result
     assert "workers" in result["timeout_error"]
