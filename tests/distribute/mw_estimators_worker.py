@@ -3,7 +3,7 @@
     python mw_estimators_worker.py PORT0 PORT1 INDEX OUT.npz
 
 Each estimator is built with its own defaults except ``strategy="multiworker"``,
-one or two epochs, a seed and tiny layer sizes, and trained on the same tiny
+one epoch, a seed and tiny layer sizes, and trained on the same tiny
 data in both workers; OUT.npz holds each estimator's predictions (the workers
 train replicas of one model, so the two files must be equal). A worker also
 writes ``<name>_error`` there instead of failing at the first estimator.
@@ -37,34 +37,34 @@ def estimators():
     common = dict(strategy="multiworker", random_state=0)
     return [
         ("linear_normal", tfzoo.LinearRegressor(**common), "reg"),
-        ("linear_gd", tfzoo.LinearRegressor(solver="gd", epochs=2, **common), "reg"),
-        ("perceptron_clf", tfzoo.PerceptronClassifier(epochs=2, **common), "cls"),
-        ("perceptron_reg", tfzoo.PerceptronRegressor(epochs=2, **common), "reg"),
+        ("linear_gd", tfzoo.LinearRegressor(solver="gd", epochs=1, **common), "reg"),
+        ("perceptron_clf", tfzoo.PerceptronClassifier(epochs=1, **common), "cls"),
+        ("perceptron_reg", tfzoo.PerceptronRegressor(epochs=1, **common), "reg"),
         (
             "keras_clf",
             tfzoo.KerasClassifier(
-                build_perceptron, model_kwargs={"hidden_units": 3}, epochs=2, **common
+                build_perceptron, model_kwargs={"hidden_units": 3}, epochs=1, **common
             ),
             "cls",
         ),
         (
             "keras_reg",
             tfzoo.KerasRegressor(
-                build_perceptron, model_kwargs={"hidden_units": 3}, epochs=2, **common
+                build_perceptron, model_kwargs={"hidden_units": 3}, epochs=1, **common
             ),
             "reg",
         ),
         (
             "cnn",
-            tfzoo.CNNClassifier(filters=(4, 4, 4), dense_units=8, epochs=2, batch_size=8, **common),
+            tfzoo.CNNClassifier(filters=(4, 4, 4), dense_units=8, epochs=1, batch_size=8, **common),
             "image",
         ),
-        ("lstm_clf", tfzoo.LSTMClassifier(units=4, epochs=2, batch_size=16, **common), "seq_cls"),
-        ("lstm_reg", tfzoo.LSTMRegressor(units=4, epochs=2, batch_size=16, **common), "seq_reg"),
+        ("lstm_clf", tfzoo.LSTMClassifier(units=4, epochs=1, batch_size=16, **common), "seq_cls"),
+        ("lstm_reg", tfzoo.LSTMRegressor(units=4, epochs=1, batch_size=16, **common), "seq_reg"),
         (
             "text",
             tfzoo.TextGenerator(
-                sequence_length=8, embedding_dim=4, units=8, epochs=2, batch_size=8, **common
+                sequence_length=8, embedding_dim=4, units=8, epochs=1, batch_size=8, **common
             ),
             "text",
         ),
