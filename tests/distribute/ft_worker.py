@@ -3,11 +3,14 @@
     python ft_worker.py PORT0 PORT1 INDEX BACKUP_DIR OUT_PREFIX
 
 Writes OUT_PREFIX.epochN after each epoch, OUT_PREFIX.start with the epoch it
-resumed from, and OUT_PREFIX.npz with the final weights.
+resumed from, and OUT_PREFIX.npz with the final weights. With FT_DIE_AT=N in
+the environment the process SIGKILLs itself at the end of epoch N, before
+that epoch's backup.
 """
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -72,9 +75,14 @@ def main():
             Path(f"{prefix}.epoch{epoch + 1}").write_text("done")
             time.sleep(1.0)  # leave the test time to kill a worker between epochs
 
+    class Die(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == int(os.environ.get("FT_DIE_AT", "0")):
+                os.kill(os.getpid(), signal.SIGKILL)
+
     strategy = tfzoo.distribute.get_strategy("multiworker")
     backup = tfzoo.distribute.BackupAndRestore(backup)
-    weights = train(strategy, [backup, Marker()])
+    weights = train(strategy, [Die(), backup, Marker()])
     np.savez(prefix + ".npz", *weights)
 
 

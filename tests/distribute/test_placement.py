@@ -76,3 +76,60 @@ def test_staged_training_matches_the_unsplit_model():
     np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
     for a, b in zip(staged.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+class _StageRates(keras.callbacks.Callback):
+    """The learning rate each stage's optimizer used in each epoch (put it first)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rates.append([float(o.learning_rate) for o in self.model._stage_optimizers])
+
+
+def _staged_and_plain():
+    staged = StagedModel(_layers(), logical_devices("CPU")[:2])
+    staged.build((None, 4))
+    plain = keras.Sequential([keras.Input((4,))] + _layers())
+    plain.set_weights(staged.get_weights())
+    for m in (staged, plain):
+        m.compile(keras.optimizers.SGD(0.1), "mse")
+    return staged, plain
+
+
+def test_stage_optimizers_follow_a_learning_rate_schedule():
+    x, y = _data()
+    staged, plain = _staged_and_plain()
+    rates = _StageRates()
+    schedule = [0.1, 0.02, 0.004]
+
+    def scheduler():
+        return keras.callbacks.LearningRateScheduler(lambda epoch: schedule[epoch])
+
+    fit = dict(batch_size=16, epochs=3, verbose=0, shuffle=False)
+    h1 = staged.fit(x, y, callbacks=[rates, scheduler()], **fit)
+    h2 = plain.fit(x, y, callbacks=[scheduler()], **fit)
+    np.testing.assert_allclose(rates.rates, [[r, r] for r in schedule], rtol=1e-6)
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
+    for a, b in zip(staged.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_stage_optimizers_follow_reduce_lr_on_plateau():
+    x, y = _data()
+    staged, plain = _staged_and_plain()
+    rates = _StageRates()
+
+    def plateau():  # min_delta so large that every epoch counts as a plateau
+        return keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=1e9)
+
+    fit = dict(batch_size=16, epochs=3, verbose=0, shuffle=False)
+    staged.fit(x, y, callbacks=[rates, plateau()], **fit)
+    assert float(staged.optimizer.learning_rate) == np.float32(0.025)
+    plain.fit(x, y, callbacks=[plateau()], **fit)
+    # epoch 1 improves on "no best yet"; epoch 2 is a plateau: the rate is halved after it
+    np.testing.assert_allclose(rates.rates, [[r, r] for r in (0.1, 0.1, 0.05)], rtol=1e-6)
+    for a, b in zip(staged.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -20,17 +20,29 @@ Two upstream bugs break ``model.fit`` under ``tf.distribute`` (keras-team/keras#
 original code is the code checked here (``KERAS_RANGE``); the test
 ``tests/distribute/test_keras_fixes.py`` fails loudly when upstream changes
 that code, so the fix is re-examined rather than silently applied.
+
+A third bug has no patch here: Keras's multi-step training loop
+(``steps_per_execution > 1``: ``get_next_as_optional`` inside a
+``tf.while_loop`` and ``tf.cond``) fails under
+``MultiWorkerMirroredStrategy`` on a real cluster ("You must feed a value for
+placeholder tensor ... with dtype int32" in ``multi_step_on_iterator``, Keras
+3.15, TF 2.21). :func:`steps_per_execution` gives the value to compile with:
+1 under that strategy, where every step waits for a cross-worker all-reduce
+anyway, so running one step per call costs little.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import warnings
 
 import keras
 import tensorflow as tf
 from keras.src import tree
 from keras.src.backend.tensorflow import trainer as tf_trainer
+
+logger = logging.getLogger("tfzoo.distribute")
 
 #: Keras versions whose trainer code was read and patched here (inclusive range).
 KERAS_RANGE = ((3, 10), (3, 15))
@@ -92,6 +104,18 @@ def _reduce_per_replica(values, strategy, reduction):
 
         return tree.map_structure(_reduce, values)
     return original(values, strategy, reduction)
+
+
+def steps_per_execution(strategy, requested):
+    """``requested``, or 1 under ``MultiWorkerMirroredStrategy`` (see the module docstring)."""
+    if requested > 1 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        logger.info(
+            "steps_per_execution=%d -> 1 under MultiWorkerMirroredStrategy "
+            "(Keras's multi-step loop fails there)",
+            requested,
+        )
+        return 1
+    return requested
 
 
 def apply():

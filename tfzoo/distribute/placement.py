@@ -27,6 +27,9 @@ class StagedModel(keras.Model):
 
     Compile it with one optimizer as usual; each stage gets its own copy of it
     (same class and configuration), so slot variables stay with the stage.
+    The copies follow ``model.optimizer.learning_rate``: each training step
+    first copies it into every stage's optimizer, so callbacks that set it
+    (``LearningRateScheduler``, ``ReduceLROnPlateau``) reach all stages.
 
     Example:
         >>> model = StagedModel([keras.layers.Dense(64, "relu"), keras.layers.Dense(1)],
@@ -90,6 +93,16 @@ class StagedModel(keras.Model):
                 self._stage_optimizers.append(opt)
         return self._stage_optimizers
 
+    def _follow_learning_rate(self, optimizer):
+        # Callbacks set model.optimizer.learning_rate (a variable, unless the
+        # optimizer was given a schedule: then every copy runs the same
+        # schedule on its own step counter and there is nothing to copy).
+        source = self.optimizer._learning_rate
+        if isinstance(source, keras.Variable) and isinstance(
+            optimizer._learning_rate, keras.Variable
+        ):
+            optimizer._learning_rate.assign(source)
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         optimizers = self._optimizers()
@@ -115,6 +128,7 @@ class StagedModel(keras.Model):
                 sources = list(stage.trainable_variables) + ([inputs[i]] if i > 0 else [])
                 grads = tapes[i].gradient(target, sources, output_gradients=upstream)
             with tf.device(device), tf.name_scope(f"stage{i}_apply"):
+                self._follow_learning_rate(optimizers[i])
                 n = len(stage.trainable_variables)
                 optimizers[i].apply_gradients(zip(grads[:n], stage.trainable_variables))
             if i > 0:

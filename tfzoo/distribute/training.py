@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from tfzoo.distribute import keras_fixes
 from tfzoo.distribute.strategy import get_strategy, is_parameter_server
 
 
@@ -19,7 +20,9 @@ def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **
         strategy: see :func:`tfzoo.distribute.get_strategy`. Parameter-server
             training does not go through Keras's ``fit``: use
             :func:`tfzoo.distribute.fit_ps`.
-        compile_kwargs: arguments of ``model.compile`` (optimizer, loss, ...).
+        compile_kwargs: arguments of ``model.compile`` (optimizer, loss, ...);
+            ``steps_per_execution`` is 1 under ``MultiWorkerMirroredStrategy``
+            (:func:`tfzoo.distribute.keras_fixes.steps_per_execution`).
         **fit_kwargs: arguments of ``model.fit``. ``batch_size`` is the global
             batch; it need not split evenly over the replicas.
 
@@ -37,8 +40,13 @@ def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **
             "Keras's fit does not support ParameterServerStrategy: use "
             "tfzoo.distribute.fit_ps with a ClusterCoordinator"
         )
+    compile_kwargs = dict(compile_kwargs or {})
+    if "steps_per_execution" in compile_kwargs:
+        compile_kwargs["steps_per_execution"] = keras_fixes.steps_per_execution(
+            strategy, compile_kwargs["steps_per_execution"]
+        )
     with strategy.scope():
         model = build_model()
-        model.compile(**(compile_kwargs or {}))
+        model.compile(**compile_kwargs)
     history = model.fit(x, y, **fit_kwargs)
     return model, history

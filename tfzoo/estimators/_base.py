@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from tfzoo.distribute import get_strategy
+from tfzoo.distribute import get_strategy, keras_fixes
 from tfzoo.distribute.strategy import is_parameter_server
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._tensorboard import TensorBoard
@@ -168,7 +168,9 @@ class BaseKerasEstimator(BaseEstimator):
                     model.compile(
                         optimizer=self._make_optimizer(),
                         loss=loss,
-                        steps_per_execution=getattr(self, "steps_per_execution", 1),
+                        steps_per_execution=keras_fixes.steps_per_execution(
+                            strategy, getattr(self, "steps_per_execution", 1)
+                        ),
                     )
                 self.model_ = model
                 self.history_ = {}

@@ -29,7 +29,9 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         filters, kernel_sizes, strides, dense_units, batch_norm, dropout:
             the builder's architecture (the seed's table by default).
         steps_per_execution: training steps per call of the compiled train
-            function (fewer Python round trips; ``benchmarks/throughput.py``).
+            function (fewer Python round trips; ``benchmarks/throughput.py``);
+            1 under ``MultiWorkerMirroredStrategy``, where Keras's multi-step
+            loop fails (:func:`tfzoo.distribute.keras_fixes.steps_per_execution`).
         epochs, batch_size, optimizer, learning_rate, loss, validation_fraction,
         early_stopping, n_iter_no_change, callbacks, class_weight, warm_start,
         random_state, verbose, strategy, tensorboard_dir: as in
