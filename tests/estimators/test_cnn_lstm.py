@@ -31,6 +31,10 @@ def test_cnn_image_shape_rules():
     y = np.arange(12) % 2
     clf = CNNClassifier(epochs=1, dense_units=8, random_state=0)
     assert clf.fit(rng.random((12, 16)), y).image_shape_ == (4, 4, 1)
+    # a non-square flat row is refused (issue #12: it was read as a 1x6 strip)
+    with pytest.raises(ValueError, match="pass image_shape"):
+        clf.fit(rng.random((12, 6)), y)
+    clf.set_params(image_shape=(1, -1, 1))
     assert clf.fit(rng.random((12, 6)), y).image_shape_ == (1, 6, 1)
     clf.set_params(image_shape=(2, 3))
     assert clf.fit(rng.random((12, 6)), y).image_shape_ == (2, 3, 1)

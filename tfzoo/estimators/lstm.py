@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import keras
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -42,14 +44,35 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
     * ``fit(X, y)`` with 2-D ``X`` ``(n, steps)``: each row is a univariate
       window.
 
-    ``predict`` takes windows (2-D or 3-D, with the fitted step count) and
-    returns ``(n,)`` for one target, else ``(n, horizon * n_targets)``.
+    ``predict`` takes windows (2-D or 3-D, with the fitted step count; a
+    pandas Series or DataFrame is one window) and returns ``(n,)`` for one
+    target, else ``(n, horizon * n_targets)``. In the series mode,
+    ``score(series)`` windows the series as ``fit`` did, and
+    :meth:`forecast` continues the fitted series (or a given one) from its
+    end.
+
+    Inputs and targets are standardised inside the estimator
+    (``standardize=True``) and the predictions mapped back. In the series
+    mode each window is taken relative to its last value (per variable) and
+    divided by the spread of those differences over the series given to
+    ``fit``, and the targets likewise: the model learns the change from
+    "tomorrow = today", so the level and trend of a series (sales around
+    100 and rising) do not matter. Windows given as ``(X, y)`` are scaled
+    by each input variable's and each target column's mean and standard
+    deviation instead (the targets need not be the inputs' variables).
+    ``standardize=False`` trains on the values as given.
 
     Args:
         window: window length for the series mode (``y=None``).
         horizon: steps ahead in the series mode.
         units, num_layers, dropout, bidirectional: the LSTM encoder.
+        standardize: scale inputs and targets inside the estimator.
         Other parameters as :class:`tfzoo.KerasRegressor`.
+
+    Attributes:
+        input_mean_, input_scale_: per input variable (``standardize=True``;
+            the mean is 0 in the series mode, where windows are relative).
+        target_mean_, target_scale_: per target column (likewise).
     """
 
     def __init__(
@@ -61,6 +84,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         num_layers=1,
         dropout=0.0,
         bidirectional=False,
+        standardize=True,
         epochs=50,
         batch_size=32,
         optimizer="adam",
@@ -82,6 +106,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         self.num_layers = num_layers
         self.dropout = dropout
         self.bidirectional = bidirectional
+        self.standardize = standardize
         self.epochs = epochs
         self.batch_size = batch_size
         self.optimizer = optimizer
@@ -99,12 +124,89 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
+        series = X if y is None else None
         X, y = self._windows_if_series(X, y)
-        return self._fit(X, y, sample_weight, epochs=self.epochs, incremental=False)
+        if not (self.warm_start and hasattr(self, "model_")):
+            self._fit_scaling(X, y, relative=series is not None)
+        self._fit(
+            self._scale_x(X),
+            self._scale_y(y, X),
+            sample_weight,
+            epochs=self.epochs,
+            incremental=False,
+        )
+        self._remember_series(series)
+        return self
 
     def partial_fit(self, X, y=None, sample_weight=None):
+        series = X if y is None else None
         X, y = self._windows_if_series(X, y)
-        return super().partial_fit(X, y, sample_weight)
+        if not hasattr(self, "model_"):
+            self._fit_scaling(X, y, relative=series is not None)
+        super().partial_fit(self._scale_x(X), self._scale_y(y, X), sample_weight)
+        self._remember_series(series)
+        return self
+
+    def predict(self, X):
+        """Forecasts for windows ``X`` in the units of ``y`` (see the class docstring)."""
+        check_is_fitted(self, "model_")
+        if getattr(self, "_series_tail", None) is not None:
+            X = self._as_windows(X)
+        return self._unscale_y(super().predict(self._scale_x(X)), X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """R² of the forecasts: on windows ``(X, y)``, or on a series ``X`` (``y=None``)
+        cut into windows as ``fit`` cuts it."""
+        X, y = self._windows_if_series(X, y)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def forecast(self, steps, series=None):
+        """The next ``steps`` values after the end of ``series`` (default: the fitted one).
+
+        Each prediction of ``horizon`` steps is appended to the series and the
+        window moves on, until ``steps`` values are predicted (recursive
+        forecasting). Needs the series mode (``fit(series)`` with ``window``).
+
+        Returns:
+            A pandas Series (one variable) or DataFrame whose index continues
+            the series' ``DatetimeIndex`` (or integer index) when it had one,
+            else a NumPy array ``(steps,)`` / ``(steps, n_features)``.
+        """
+        check_is_fitted(self, "model_")
+        if not hasattr(self, "_series_tail"):
+            raise ValueError(
+                "forecast needs an estimator fitted on a series (fit(series) with window=); "
+                "this one was fitted on (X, y) windows"
+            )
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if series is None:
+            tail, index, columns = self._series_tail, self._series_index, self._series_columns
+        else:
+            tail, index, columns = _series_parts(series)
+            if tail.shape[1] != self._series_tail.shape[1] or tail.shape[0] < self.window:
+                raise ValueError(
+                    f"forecast needs a series of at least window={self.window} steps of "
+                    f"{self._series_tail.shape[1]} variable(s), got shape {tail.shape}"
+                )
+        history = np.asarray(tail[-self.window :], dtype=np.float64)
+        n_vars = history.shape[1]
+        out = []
+        while len(out) < steps:
+            pred = self.predict(history[None, -self.window :])
+            block = np.asarray(pred, dtype=np.float64).reshape(self.horizon, n_vars)
+            out.extend(block)
+            history = np.concatenate([history, block], axis=0)
+        values = np.asarray(out[:steps])
+        return _continue_like(values, index, columns)
+
+    # ---------------------------------------------------------------- helpers
+    def _as_windows(self, X):
+        """In the series mode a pandas Series/DataFrame is one window (steps, variables)."""
+        if hasattr(X, "iloc") and hasattr(X, "to_numpy"):
+            arr = X.to_numpy(dtype=np.float64)
+            return arr.reshape(1, arr.shape[0], -1)
+        return X
 
     def _windows_if_series(self, X, y):
         if y is not None:
@@ -114,7 +216,114 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
                 f"{type(self).__name__} requires y to be passed, but the target y is None; "
                 "to fit on a series X instead, set window= (and horizon=)"
             )
-        return make_windows(np.asarray(X, dtype=np.float64), self.window, self.horizon)
+        values, _, _ = _series_parts(X)
+        X, y = make_windows(values, self.window, self.horizon)
+        # one target column: a 1-D y, so predict returns (n,) as documented
+        return X, (y[:, 0] if y.shape[1] == 1 else y)
+
+    def _remember_series(self, series):
+        if series is None:
+            for name in ("_series_tail", "_series_index", "_series_columns"):
+                self.__dict__.pop(name, None)
+            return
+        values, index, columns = _series_parts(series)
+        self._series_tail = values[-self.window :].copy()
+        self._series_index = index
+        self._series_columns = columns
+
+    def _fit_scaling(self, X, y, relative):
+        for name in ("input_mean_", "input_scale_", "target_mean_", "target_scale_"):
+            self.__dict__.pop(name, None)
+        self._relative = False
+        X3 = self._dense_windows(X)
+        if X3 is None or X3.shape[0] == 0:
+            return  # sparse, empty or not numeric: fit's own validation says what is wrong
+        try:
+            y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            return
+        if (
+            not self.standardize
+            or X3.ndim != 3
+            or not (np.all(np.isfinite(X3)) and np.all(np.isfinite(y)))
+        ):
+            return  # plain values (invalid input is left to fit's own checks)
+        n_vars = X3.shape[-1]
+        y2 = y.reshape(len(y), -1)
+        if relative:
+            last = X3[:, -1, :]
+            self._relative = True
+            self.input_mean_ = np.zeros(n_vars)
+            self.input_scale_ = _safe_scale((X3 - last[:, None, :]).reshape(-1, n_vars).std(0))
+            self.target_mean_ = np.zeros(y2.shape[1])
+            self.target_scale_ = _safe_scale((y2 - self._last_per_target(X3, y2)).std(0))
+        else:
+            self.input_mean_ = X3.reshape(-1, n_vars).mean(axis=0)
+            self.input_scale_ = _safe_scale(X3.reshape(-1, n_vars).std(axis=0))
+            self.target_mean_ = y2.mean(axis=0)
+            self.target_scale_ = _safe_scale(y2.std(axis=0))
+
+    @staticmethod
+    def _last_per_target(X3, y2):
+        """The windows' last values repeated for each of the horizon's steps."""
+        return np.tile(X3[:, -1, :], (1, y2.shape[1] // X3.shape[-1]))
+
+    @staticmethod
+    def _dense_windows(X):
+        """``X`` as float64 ``(n, steps, variables)``, or None where it is not that."""
+        if scipy.sparse.issparse(X):
+            return None
+        try:
+            X = np.asarray(X)
+        except (TypeError, ValueError):
+            return None
+        if X.dtype.kind not in "fiub" or X.size == 0:
+            return None  # complex, object or empty: left to validation
+        X = X.astype(np.float64)
+        return X[..., None] if X.ndim == 2 else X
+
+    def _scaling_applies(self, X):
+        if not hasattr(self, "input_mean_"):
+            return None
+        X3 = self._dense_windows(X)
+        if (
+            X3 is None
+            or X3.ndim != 3
+            or X3.shape[0] == 0
+            or X3.shape[-1] != self.input_mean_.shape[0]
+        ):
+            return None  # shape errors are reported by validation
+        return X3
+
+    def _scale_x(self, X):
+        X3 = self._scaling_applies(X)
+        if X3 is None:
+            return X
+        flat = X3.shape[-1] == 1 and np.asarray(X).ndim == 2
+        if self._relative:
+            X3 = X3 - X3[:, -1:, :]
+        out = (X3 - self.input_mean_) / self.input_scale_
+        return out[..., 0] if flat else out
+
+    def _scale_y(self, y, X):
+        X3 = self._scaling_applies(X)
+        if X3 is None or not hasattr(self, "target_mean_") or y is None:
+            return y
+        y = np.asarray(y, dtype=np.float64)
+        y2 = y.reshape(len(y), -1)
+        if self._relative:
+            y2 = y2 - self._last_per_target(X3, y2)
+        return ((y2 - self.target_mean_) / self.target_scale_).reshape(y.shape)
+
+    def _unscale_y(self, pred, X):
+        X3 = self._scaling_applies(X)
+        if X3 is None or not hasattr(self, "target_mean_"):
+            return pred
+        pred = np.asarray(pred, dtype=np.float64)
+        p2 = pred.reshape(len(pred), -1) * self.target_scale_ + self.target_mean_
+        if self._relative:
+            p2 = p2 + self._last_per_target(X3, p2)
+        return p2.reshape(pred.shape)
 
     def _build_keras_model(self, n_features, n_outputs, meta):
         steps, variables = self._set_sample_shape(n_features)
@@ -439,6 +648,55 @@ class TextGenerator(BaseEstimator):
         self.__dict__.update(state)
         if "model_" in state:
             self._sampler = CharSampler(self.model_)
+
+
+def _safe_scale(std):
+    """Standard deviations usable as divisors (a constant column keeps scale 1)."""
+    std = np.asarray(std, dtype=np.float64)
+    return np.where(std > 0, std, 1.0)
+
+
+def _series_parts(series):
+    """``(values (T, n_features), index or None, columns or None)`` of a series."""
+    index = columns = None
+    if hasattr(series, "index") and hasattr(series, "to_numpy"):
+        index = series.index
+        columns = getattr(series, "columns", None)
+        if columns is None:
+            columns = getattr(series, "name", None)
+        values = series.to_numpy(dtype=np.float64)
+    else:
+        values = np.asarray(series, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"series must be (T,) or (T, n_features), got shape {values.shape}")
+    return values, index, columns
+
+
+def _continue_like(values, index, columns):
+    """``values`` labelled with the steps after ``index`` (as the input was given)."""
+    if index is None:
+        return values[:, 0] if values.shape[1] == 1 and columns is None else values
+    import pandas as pd
+
+    steps = len(values)
+    if isinstance(index, pd.DatetimeIndex):
+        freq = index.freq or (pd.infer_freq(index) if len(index) >= 3 else None)
+        if freq is None:
+            raise ValueError(
+                "forecast cannot continue a DatetimeIndex without a regular frequency; "
+                "give the series an index with a freq (e.g. series.asfreq('D'))"
+            )
+        new_index = pd.date_range(index[-1], periods=steps + 1, freq=freq)[1:]
+    elif isinstance(index, pd.RangeIndex) or pd.api.types.is_integer_dtype(index):
+        step = index[-1] - index[-2] if len(index) > 1 else 1
+        new_index = pd.RangeIndex(index[-1] + step, index[-1] + step * (steps + 1), step)
+    else:
+        new_index = pd.RangeIndex(steps)
+    if isinstance(columns, pd.Index):
+        return pd.DataFrame(values, index=new_index, columns=columns)
+    return pd.Series(values[:, 0], index=new_index, name=columns)
 
 
 def _as_text(text):
