@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfzoo._saving import serializable
 from tfzoo.layers import box_ops
 
 
@@ -76,7 +77,7 @@ def _with_padding_row(gt_boxes, gt_classes, gt_masks=None):
     return gt_boxes, gt_classes, gt_masks
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class RPNTargets(keras.layers.Layer):
     """Label and sample anchors for the RPN losses.
 
@@ -145,7 +146,7 @@ class RPNTargets(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class RoISampler(keras.layers.Layer):
     """Sample a fixed number of RoIs per image and build the head targets.
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfzoo._saving import serializable
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+
+@serializable
 class Linear(keras.layers.Layer):
     """Linear map ``y = x W + b``, the seed's ``ŷ = θᵀx`` with ``x = [1, x₁ … xₙ]``.
 

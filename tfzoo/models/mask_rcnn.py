@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfzoo._saving import serializable
 from tfzoo.layers import box_ops
 from tfzoo.layers.detection import (
     AnchorGenerator,
@@ -104,7 +105,7 @@ def _strides_of(model, image_shape):
     return tuple(strides)
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class MaskRCNN(keras.Model):
     """Mask R-CNN with static shapes (see :func:`build_mask_rcnn` for the arguments).
 
