@@ -413,8 +413,15 @@ class MaskRCNN(keras.Model):
             return
         self._check_image_shape(x.shape)
         images = np.asarray(x)
-        if images.size and not np.isfinite(images).all():
-            raise ValueError("MaskRCNN: the images contain NaN or infinite values")
+        if np.issubdtype(images.dtype, np.floating):
+            for start in range(0, len(images), 256):  # bounded temporaries
+                chunk = images[start : start + 256]
+                finite = np.isfinite(chunk.reshape(len(chunk), -1)).all(axis=1)
+                if not finite.all():
+                    raise ValueError(
+                        "MaskRCNN: the images contain NaN or infinite values (image "
+                        f"{start + int(np.argmin(finite))} is the first)"
+                    )
         if not isinstance(y, dict):
             return
         for key in ("boxes", "classes", "masks"):
