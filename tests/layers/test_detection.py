@@ -330,3 +330,82 @@ def test_losses_are_zero_for_perfect_predictions():
     assert max(float(x) for x in losses) < 1e-6
     deltas[0, 0, 1] = 5.0  # another class' deltas do not count
     assert float(head_losses(class_logits, deltas, np.zeros((1, 1, 4, 4)), head)[1]) < 1e-6
+
+
+def _picked_targets(t):
+    """The sampled RoIs and their targets, picked rows only, in a canonical order."""
+    rows = []
+    for b in range(t["picked"].shape[0]):
+        keep = t["picked"][b]
+        rows.append(
+            sorted(
+                zip(
+                    map(tuple, np.round(t["rois"][b][keep], 4)),
+                    t["classes"][b][keep],
+                    map(tuple, np.round(t["box_targets"][b][keep], 4)),
+                )
+            )
+        )
+    return rows
+
+
+def test_roi_sampler_and_rpn_targets_take_an_unknown_instance_count():
+    # A training step traced for one instance count sees the next one as unknown (None).
+    boxes, classes, masks = _ground_truth()
+    proposals = np.zeros((2, 10, 4), "float32")
+    proposals[0, 0] = [5, 5, 21, 21]
+    proposals[0, 1] = [0, 40, 10, 60]
+    valid = np.zeros((2, 10), bool)
+    valid[0, :2] = True
+    kwargs = dict(num_rois=8, foreground_fraction=0.5, num_mask_rois=4, mask_size=8, seed=0)
+    static = {
+        k: v.numpy()
+        for k, v in RoISampler(**kwargs)(proposals, valid, boxes, classes, masks).items()
+    }
+    sampler = RoISampler(**kwargs)
+    spec = [
+        tf.TensorSpec((2, 10, 4)),
+        tf.TensorSpec((2, 10), tf.bool),
+        tf.TensorSpec((2, None, 4)),
+        tf.TensorSpec((2, None), tf.int32),
+        tf.TensorSpec((2, None, 64, 64), tf.uint8),
+    ]
+    dynamic = tf.function(sampler.call, input_signature=spec)
+    t = {k: v.numpy() for k, v in dynamic(proposals, valid, boxes, classes, masks).items()}
+    assert {k: v.shape for k, v in t.items()} == {k: v.shape for k, v in static.items()}
+    assert _picked_targets(t) == _picked_targets(static)
+    np.testing.assert_array_equal(t["mask_weights"], static["mask_weights"])
+    # Four instances in the next batch (one more padding row): the same targets.
+    pad = lambda a, v: np.concatenate([a, np.full_like(a[:, :1], v)], axis=1)  # noqa: E731
+    t4 = dynamic(proposals, valid, pad(boxes, -1), pad(classes, -1), pad(masks, 0))
+    assert _picked_targets({k: v.numpy() for k, v in t4.items()}) == _picked_targets(static)
+
+    anchors = make_anchors((64, 64), (8, 16), (16, 32), (0.5, 1.0, 2.0))
+    batch_anchors = np.stack([anchors, anchors])
+    rpn = RPNTargets(samples_per_image=32, seed=0)
+    want = {k: v.numpy() for k, v in rpn(batch_anchors, boxes, classes).items()}
+    rpn = RPNTargets(samples_per_image=32, seed=0)
+    spec = [tf.TensorSpec(batch_anchors.shape), spec[2], spec[3]]
+    got = tf.function(rpn.call, input_signature=spec)(batch_anchors, boxes, classes)
+    for key in ("picked", "positive"):
+        np.testing.assert_array_equal(got[key].numpy(), want[key], err_msg=key)
+
+
+def test_targets_of_images_without_instances():
+    # No ground truth at all (an instance axis of 0): every sample is background.
+    boxes = np.zeros((2, 0, 4), "float32")
+    classes = np.zeros((2, 0), "int32")
+    masks = np.zeros((2, 0, 64, 64), "float32")
+    proposals = np.tile(np.array([[5, 5, 21, 21], [0, 40, 10, 60]], "float32"), (2, 5, 1))
+    valid = np.ones((2, 10), bool)
+    t = RoISampler(num_rois=8, num_mask_rois=4, mask_size=8, seed=0)(
+        proposals, valid, boxes, classes, masks
+    )
+    assert t["rois"].shape == (2, 8, 4) and t["mask_targets"].shape == (2, 4, 8, 8)
+    assert int(tf.reduce_sum(tf.cast(t["picked"], tf.int32))) == 16
+    assert not np.any(t["foreground"].numpy()) and not np.any(t["mask_weights"].numpy())
+    np.testing.assert_array_equal(t["classes"].numpy(), 0)
+    anchors = make_anchors((64, 64), (8, 16), (16, 32), (0.5, 1.0, 2.0))
+    r = RPNTargets(samples_per_image=32, seed=0)(np.stack([anchors, anchors]), boxes, classes)
+    assert not np.any(r["positive"].numpy())
+    np.testing.assert_array_equal(r["picked"].numpy().sum(axis=1), [32, 32])  # all negatives

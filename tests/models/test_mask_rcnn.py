@@ -83,11 +83,20 @@ def test_trains_under_mirrored_strategy(shapes):
     assert np.isfinite(history.history["loss"][-1])
 
 
-def test_export_and_keras_save_give_the_same_detections(shapes, tmp_path):
+def test_export_and_keras_save_give_the_same_detections(shapes, tmp_path, capsys):
     model = _small_model()
     images = shapes["images"][:2]
     want = model.predict(images, verbose=0)
-    model.export(str(tmp_path / "saved"), verbose=False)
+    capsys.readouterr()
+    model.export(str(tmp_path / "saved"))
+    # A short report (Keras's own lists each of ~80 captured variables).
+    report = capsys.readouterr().out
+    assert "Captures" not in report and "TensorSpec" not in report
+    assert len(report.strip().splitlines()) == 1, report
+    assert "Endpoint 'serve'" in report and "(batch, 64, 64, 3)" in report
+    assert "masks float32 (batch, 5, 64, 64)" in report
+    model.export(str(tmp_path / "quiet"), verbose=False)
+    assert capsys.readouterr().out == ""
     reloaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep it: serve uses its variables
     served = reloaded.serve(tf.constant(images))
     for key in want:
@@ -126,3 +135,100 @@ def test_bad_arguments_are_named():
     model = _small_model()
     with pytest.raises(ValueError, match="missing 'masks'"):
         model.compute_losses(np.zeros((1, 64, 64, 3), "float32"), {"boxes": 0, "classes": 0})
+
+
+def _tiny_model(**kwargs):
+    return build_mask_rcnn(3, (32, 32, 3), fpn_filters=8, seed=0, **{**SMALL, **kwargs})
+
+
+def test_trains_on_batches_with_different_and_zero_instance_counts():
+    three = make_shapes(4, image_size=32, max_instances=3, seed=0)
+    four = make_shapes(4, image_size=32, max_instances=4, seed=1)
+    assert three["boxes"].shape[1] == 3 and four["boxes"].shape[1] == 4
+    none = {
+        "boxes": np.zeros((4, 0, 4), "float32"),
+        "classes": np.zeros((4, 0), "int32"),
+        "masks": np.zeros((4, 0, 32, 32), "float32"),
+    }
+    batches = [(three["images"], _targets(three)), (four["images"], _targets(four))]
+    batches.append((three["images"], none))
+    # One step traced for an unknown instance count (what Keras retraces to when a
+    # batch has another count than the first), run on 3, 4 and 0 instances.
+    signature = (
+        tf.TensorSpec((None, 32, 32, 3)),
+        {
+            "boxes": tf.TensorSpec((None, None, 4)),
+            "classes": tf.TensorSpec((None, None), tf.int32),
+            "masks": tf.TensorSpec((None, None, 32, 32)),
+        },
+    )
+    dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(3))
+    model = _tiny_model()
+    model.compile(keras.optimizers.Adam(1e-3))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs))
+    history = model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[record])
+    assert len(seen) == 3 and np.isfinite(history.history["loss"][-1])
+    after = [w.numpy() for w in model.trainable_weights]
+    assert all(np.all(np.isfinite(w)) for w in after)
+    assert any(not np.allclose(a, b) for a, b in zip(after, before))
+    # No instances at all (eagerly, an instance axis of static size 0): only
+    # "background" to learn, no box or mask loss.
+    losses = model.compute_losses(three["images"], none)
+    assert float(losses["mask_loss"]) == 0 and float(losses["box_loss"]) == 0
+    assert float(losses["rpn_box_loss"]) == 0 and float(losses["rpn_class_loss"]) > 0
+
+
+def test_bad_training_data_is_refused_with_a_clear_error():
+    data = make_shapes(2, image_size=32, max_instances=2, seed=0)
+    model = _tiny_model()
+    model.compile(keras.optimizers.Adam(1e-3))
+    images, targets = data["images"], _targets(data)
+
+    def fit(x=images, **changes):
+        model.fit(x, {**targets, **changes}, batch_size=2, epochs=1, verbose=0)
+
+    with pytest.raises(
+        ValueError, match=r"masks must have the images' height and width \(32, 32\)"
+    ):
+        fit(masks=targets["masks"][:, :, :16, :16])
+    with pytest.raises(ValueError, match=r"class ids must be in 1\.\.3 .*got \[7\]"):
+        fit(classes=np.where(targets["classes"] > 0, 7, targets["classes"]))
+    boxes = targets["boxes"].copy()
+    boxes[0, 0, 1] = np.nan
+    with pytest.raises(ValueError, match="boxes contain NaN"):
+        fit(boxes=boxes)
+    with pytest.raises(ValueError, match="images contain NaN"):
+        fit(np.where(np.arange(32)[:, None, None] == 3, np.nan, images).astype("float32"))
+    with pytest.raises(ValueError, match="same number of instances"):
+        fit(classes=targets["classes"][:, :1])
+    with pytest.raises(ValueError, match=r"built for images of shape \(32, 32, 3\)"):
+        fit(np.zeros((2, 64, 64, 3), "float32"))
+    # Inside the graph (e.g. from a tf.data pipeline) the value checks are assertions.
+    bad = {**targets, "classes": np.where(targets["classes"] > 0, 7, targets["classes"])}
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids must be in 1\.\.3"):
+        model.compute_losses(images, bad)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="boxes contain NaN"):
+        model.compute_losses(images, {**targets, "boxes": boxes})
+
+
+def test_predict_checks_the_images_and_takes_zero_images():
+    model = _tiny_model()
+    with pytest.raises(
+        ValueError, match=r"built for images of shape \(32, 32, 3\).*\(1, 64, 64, 3\)"
+    ):
+        model.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0)
+    with pytest.raises(ValueError, match="3-channel images.*with 1 channel"):
+        model.predict(np.zeros((1, 32, 32, 1), "float32"), verbose=0)
+    with pytest.raises(ValueError, match="3-channel images.*with 1 channel"):
+        model(np.zeros((1, 32, 32, 1), "float32"))
+    with pytest.raises(ValueError, match="a batch of images"):
+        model.predict(np.zeros((32, 32, 3), "float32"), verbose=0)
+    out = model.predict(np.zeros((0, 32, 32, 3), "float32"), verbose=0)
+    want = {"boxes": (0, 5, 4), "classes": (0, 5), "scores": (0, 5), "masks": (0, 5, 32, 32)}
+    assert {k: v.shape for k, v in out.items()} == {**want, "num_detections": (0,)}
+    assert out["classes"].dtype == np.int32 and out["num_detections"].dtype == np.int32
+    called = model(np.zeros((0, 32, 32, 3), "float32"))
+    assert {k: tuple(v.shape) for k, v in called.items()} == {**want, "num_detections": (0,)}

@@ -489,6 +489,19 @@ class TextGenerator(BaseEstimator):
         y = np.stack([ids[s + 1 : s + n + 1] for s in starts])
         return x, y
 
+    def _min_length(self):
+        """Fewest characters ``fit`` can train (and validate) on."""
+        n, fraction = self.sequence_length, self.validation_fraction
+        length = 2 * n
+        if fraction > 0:
+            length = max(length, math.ceil(n / fraction))
+        # Training needs 2n characters before the split, validation n after it.
+        while self._split_point(length) < 2 * n or (
+            fraction > 0 and length - self._split_point(length) < n
+        ):
+            length += 1
+        return length
+
     def _split_point(self, length):
         """Index of the first held-out character of a text of ``length`` characters."""
         return length - int(length * self.validation_fraction)
@@ -504,15 +517,43 @@ class TextGenerator(BaseEstimator):
         return text[self._split_point(len(text)) - 1 :]
 
     def fit(self, text, y=None):
-        """Learn ``text`` (a string, or a list of strings joined by newlines)."""
+        """Learn ``text`` (a string, or a list of strings joined by newlines).
+
+        Bytes are refused (decode them first, e.g. ``data.decode("utf-8")``):
+        the model learns characters, and only the caller knows the encoding.
+        The text needs at least 2 distinct characters and enough length for
+        one training window of ``sequence_length`` at every offset (``2 *
+        sequence_length`` characters) plus, with ``validation_fraction > 0``,
+        ``sequence_length`` held-out characters.
+        """
         import tensorflow as tf
 
         text = _as_text(text)
-        if len(text) < 2:
-            raise ValueError("TextGenerator needs a text of at least 2 characters")
+        for name in ("sequence_length", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            )
+        needed = self._min_length()
+        if len(text) < needed:
+            n = self.sequence_length
+            parts = f"{2 * n} characters to train on (2 * sequence_length)"
+            if self.validation_fraction:
+                parts += (
+                    f" and {n} in the held-out last {self.validation_fraction:g} of the text "
+                    "(validation_fraction)"
+                )
+            raise ValueError(
+                f"text of {len(text)} characters is too short for sequence_length={n}: "
+                f"fit needs at least {needed} characters, for {parts}"
+            )
+        if len(set(text)) < 2:
+            raise ValueError(
+                "TextGenerator needs a text with at least 2 distinct characters (there is "
+                f"nothing to predict otherwise); got {len(text)} characters, all {text[0]!r}"
             )
         self.vocabulary_ = sorted(set(text))
         self._index = {c: i for i, c in enumerate(self.vocabulary_)}
@@ -700,5 +741,24 @@ def _continue_like(values, index, columns):
 
 
 def _as_text(text):
-    """A string as is; a list of strings joined by newlines."""
-    return text if isinstance(text, str) else "\n".join(text)
+    """A string as is; a list (or other iterable) of strings joined by newlines."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        raise TypeError(
+            f"text must be a str (or a list of str), got {type(text).__name__}: decode it "
+            "first, e.g. text.decode('utf-8')"
+        )
+    try:
+        items = list(text)
+    except TypeError:
+        raise TypeError(
+            f"text must be a str (or a list of str), got {type(text).__name__}"
+        ) from None
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(
+                f"text must be a str or a list of str, got a {type(text).__name__} holding "
+                f"{type(item).__name__} {item!r:.40}"
+            )
+    return "\n".join(items)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from tfzoo._saving import serializable
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+
+@serializable
 class ConvBlock(keras.layers.Layer):
     """``Conv2D → [BatchNorm] → activation → [MaxPool] → [Dropout]``.
 

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfzoo._saving import serializable
 from tfzoo.layers import box_ops
 
 
@@ -41,7 +42,7 @@ def make_anchors(image_shape, strides, sizes, aspect_ratios):
     return np.concatenate(out).astype("float32")
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class AnchorGenerator(keras.layers.Layer):
     """Anchor boxes of a feature pyramid, one size per level.
 
@@ -94,7 +95,7 @@ class AnchorGenerator(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class RPNHead(keras.layers.Layer):
     """Region proposal head, shared across pyramid levels.
 
@@ -159,7 +160,7 @@ class RPNHead(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class ProposalLayer(keras.layers.Layer):
     """Turn RPN outputs into a fixed number of proposals per image.
 
@@ -229,7 +230,7 @@ class ProposalLayer(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class BoxHead(keras.layers.Layer):
     """Box classification and regression head on RoIAlign features.
 
@@ -293,7 +294,7 @@ class BoxHead(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class MaskRCNNHead(keras.layers.Layer):
     """Mask head: per-class mask logits, the channel of each RoI's class selected.
 

@@ -3,7 +3,8 @@
 Every output has a fixed size (sampled indices plus a "picked" flag), so the
 training step compiles under XLA. Ground truth comes padded: boxes
 ``(B, G, 4)``, classes ``(B, G)`` with ``-1`` (or 0) on padding rows, masks
-``(B, G, H, W)``.
+``(B, G, H, W)``. The instance count ``G`` may differ from batch to batch (a
+traced step then sees it as unknown) and may be 0.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfzoo._saving import serializable
 from tfzoo.layers import box_ops
 
 
@@ -20,10 +22,18 @@ def _sample(candidates, k, noise):
     Returns ``(index (B, k), picked (B, k) bool)``; rows past the number of
     candidates are not picked.
     """
-    k = min(k, candidates.shape[1])
     priority = tf.where(candidates, 1.0 + noise, 0.0)
+    n = candidates.shape[1]
+    if n is not None:
+        values, index = tf.math.top_k(priority, k=min(k, n))
+        return index, values > 0.5
+    # Unknown count (a varying number of ground-truth instances): pad with
+    # never-picked entries so that top_k still returns k, then point the
+    # padding's indices back inside the candidates.
+    n = tf.shape(candidates)[1]
+    priority = tf.pad(priority, [[0, 0], [0, tf.maximum(k - n, 0)]])
     values, index = tf.math.top_k(priority, k=k)
-    return index, values > 0.5
+    return tf.minimum(index, tf.maximum(n - 1, 0)), values > 0.5
 
 
 def _sample_balanced(positive, negative, total, positive_fraction, noise):
@@ -47,7 +57,27 @@ def _gt_valid(gt_classes):
     return tf.cast(gt_classes, tf.int32) > 0
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+def _with_padding_row(gt_boxes, gt_classes, gt_masks=None):
+    """Ground truth with one padding row appended when ``G`` may be 0.
+
+    Matching takes an ``argmax`` over the instances, which has no answer for
+    an empty axis; a padding row (box ``-1``, class ``-1``, empty mask) never
+    matches anything, so it changes no target. ``G`` known and positive: the
+    inputs as they are.
+    """
+    if gt_boxes.shape[1] is not None and gt_boxes.shape[1] > 0:
+        return gt_boxes, gt_classes, gt_masks
+    batch = tf.shape(gt_boxes)[0]
+    gt_boxes = tf.concat([gt_boxes, -tf.ones([batch, 1, 4], gt_boxes.dtype)], axis=1)
+    gt_classes = tf.concat([gt_classes, -tf.ones([batch, 1], gt_classes.dtype)], axis=1)
+    if gt_masks is not None:
+        pad = tf.zeros(tf.concat([[batch, 1], tf.shape(gt_masks)[2:]], 0), gt_masks.dtype)
+        pad.set_shape([None, 1] + list(gt_masks.shape[2:]))
+        gt_masks = tf.concat([gt_masks, pad], axis=1)
+    return gt_boxes, gt_classes, gt_masks
+
+
+@serializable
 class RPNTargets(keras.layers.Layer):
     """Label and sample anchors for the RPN losses.
 
@@ -82,6 +112,8 @@ class RPNTargets(keras.layers.Layer):
 
     def call(self, anchors, gt_boxes, gt_classes):
         gt_boxes = tf.cast(gt_boxes, "float32")
+        gt_classes = tf.cast(gt_classes, tf.int32)
+        gt_boxes, gt_classes, _ = _with_padding_row(gt_boxes, gt_classes)
         valid = _gt_valid(gt_classes)
         iou = box_ops.pairwise_iou(anchors, gt_boxes, valid)  # (B, N, G)
         best = tf.reduce_max(iou, axis=2)
@@ -114,7 +146,7 @@ class RPNTargets(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class RoISampler(keras.layers.Layer):
     """Sample a fixed number of RoIs per image and build the head targets.
 
@@ -158,6 +190,7 @@ class RoISampler(keras.layers.Layer):
     def call(self, proposals, proposal_valid, gt_boxes, gt_classes, gt_masks):
         gt_boxes = tf.cast(gt_boxes, "float32")
         gt_classes = tf.cast(gt_classes, tf.int32)
+        gt_boxes, gt_classes, gt_masks = _with_padding_row(gt_boxes, gt_classes, gt_masks)
         valid_gt = _gt_valid(gt_classes)
         boxes = tf.concat([tf.stop_gradient(proposals), gt_boxes], axis=1)
         usable = tf.concat([proposal_valid, valid_gt], axis=1)

@@ -31,6 +31,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfzoo._saving import serializable
+
 
 def _split4(z):
     return tf.split(z, 4, axis=-1)
@@ -115,7 +117,7 @@ def _uses_cudnn():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class FusedLSTM(keras.layers.LSTM):
     """``keras.layers.LSTM`` with a faster CPU training loop; same weights, same outputs.
 

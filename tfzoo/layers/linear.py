@@ -6,8 +6,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfzoo._saving import serializable
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+
+@serializable
 class Linear(keras.layers.Layer):
     """Linear map ``y = x W + b``, the seed's ``ŷ = θᵀx`` with ``x = [1, x₁ … xₙ]``.
 

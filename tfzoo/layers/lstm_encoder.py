@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import keras
 
+from tfzoo._saving import serializable
 from tfzoo.layers.fused_lstm import FusedLSTM
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class LSTMEncoder(keras.layers.Layer):
     """``num_layers`` stacked LSTMs; returns the last state or the whole sequence.
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfzoo._saving import serializable
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+
+@serializable
 class MatrixFactorization(keras.layers.Layer):
     """``score(u, i) = pᵤ·qᵢ + bᵤ + bᵢ + b`` for a pair of ids ``(u, i)``.
 

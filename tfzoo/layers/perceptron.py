@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfzoo._saving import serializable
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+
+@serializable
 class Perceptron(keras.layers.Layer):
     """``ŷ = output_activation(hidden_activation(x W₁ + b₁) W₂ + b₂)``.
 

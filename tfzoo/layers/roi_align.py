@@ -8,8 +8,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfzoo._saving import serializable
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+
+@serializable
 class RoIAlign(keras.layers.Layer):
     """Crop a fixed-size feature patch for every box, by bilinear sampling.
 

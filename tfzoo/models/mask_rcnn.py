@@ -2,10 +2,11 @@
 
 ``build_mask_rcnn`` returns an uncompiled :class:`MaskRCNN`. Train it with
 ``model.fit(images, {"boxes": ..., "classes": ..., "masks": ...})`` on ground
-truth padded to a fixed number of instances (the format of
-``tfzoo.datasets.make_shapes``); ``model.predict(images)`` returns padded
-detections. Every shape is static (proposals and detections are padded and
-counted), so the training step compiles with ``jit_compile=True`` (TPU).
+truth padded to a number of instances per batch (the format of
+``tfzoo.datasets.make_shapes``; the count may change from batch to batch and
+may be 0); ``model.predict(images)`` returns padded detections. Every shape
+inside the model is static (proposals and detections are padded and counted),
+so the training step compiles with ``jit_compile=True`` (TPU).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from tfzoo._saving import serializable
 from tfzoo.layers import box_ops
 from tfzoo.layers.detection import (
     AnchorGenerator,
@@ -102,7 +105,7 @@ def _strides_of(model, image_shape):
     return tuple(strides)
 
 
-@keras.saving.register_keras_serializable(package="tfzoo")
+@serializable
 class MaskRCNN(keras.Model):
     """Mask R-CNN with static shapes (see :func:`build_mask_rcnn` for the arguments).
 
@@ -112,9 +115,21 @@ class MaskRCNN(keras.Model):
     probabilities pasted into the image, and ``num_detections`` (B,).
 
     ``fit`` takes ``(images, {"boxes", "classes", "masks"})`` with ground
-    truth padded to a fixed count (padding rows: class ``-1`` or ``0``) and
-    minimises the sum of the RPN objectness and box losses, the head's
-    classification and box losses and the mask loss; each is reported.
+    truth padded to a common count ``G`` per batch (padding rows: class ``-1``
+    or ``0``; ``G`` may vary between batches and may be 0): boxes ``(B, G,
+    4)``, classes ``(B, G)`` (ids ``1..num_classes``), masks ``(B, G, H, W)``
+    at the image size. It minimises the sum of the RPN objectness and box
+    losses, the head's classification and box losses and the mask loss; each
+    is reported.
+
+    Bad input is refused with a ``ValueError``: images of another shape than
+    ``image_shape``, masks of another size than the images, mismatched
+    instance counts, class ids above ``num_classes``, NaN or infinite images
+    or boxes. ``fit``, ``evaluate`` and ``predict`` check in-memory arrays
+    before they start; inside the graph (datasets) the same value checks run
+    as assertions (an ``InvalidArgumentError`` naming the problem) except
+    under XLA, which compiles assertions out. ``predict`` on zero images
+    returns empty arrays.
     """
 
     def __init__(
@@ -214,7 +229,38 @@ class MaskRCNN(keras.Model):
         self.built = True
 
     # -- inference -------------------------------------------------------
+    def _check_image_shape(self, shape, what="images"):
+        shape, want = tuple(shape), self.image_shape
+        if len(shape) != 4:
+            raise ValueError(
+                f"MaskRCNN takes a batch of images (batch, height, width, channels) of shape "
+                f"{want}; got {what} of shape {shape}"
+            )
+        if shape[3] is not None and shape[3] != want[2]:
+            raise ValueError(
+                f"MaskRCNN was built for {want[2]}-channel images of shape {want}; got {what} "
+                f"of shape {shape}, with {shape[3]} channel(s)"
+            )
+        if any(got is not None and got != size for got, size in zip(shape[1:3], want[:2])):
+            raise ValueError(
+                f"MaskRCNN was built for images of shape {want} (height, width, channels); "
+                f"got {what} of shape {shape}. Build a model for that size or resize the images"
+            )
+
+    def _empty_detections(self):
+        d, (h, w) = self.max_detections, self.image_shape[:2]
+        return {
+            "boxes": tf.zeros([0, d, 4]),
+            "classes": tf.zeros([0, d], tf.int32),
+            "scores": tf.zeros([0, d]),
+            "masks": tf.zeros([0, d, h, w]),
+            "num_detections": tf.zeros([0], tf.int32),
+        }
+
     def call(self, images, training=False):
+        self._check_image_shape(images.shape)
+        if images.shape[0] == 0:
+            return self._empty_detections()
         images = tf.cast(images, self.compute_dtype)
         features = self.feature_extractor(images, training=training)
         logits, deltas = self.rpn_head(features)
@@ -286,7 +332,12 @@ class MaskRCNN(keras.Model):
         images = tf.cast(images, self.compute_dtype)
         gt_boxes = tf.cast(targets["boxes"], "float32")
         gt_classes = tf.cast(targets["classes"], tf.int32)
-        gt_masks = targets["masks"]
+        gt_masks = tf.convert_to_tensor(targets["masks"])
+        self._check_image_shape(images.shape)
+        self._check_target_shapes(images.shape, gt_boxes.shape, gt_classes.shape, gt_masks.shape)
+        if None in tuple(gt_masks.shape)[2:]:  # known only at run time: checked then
+            gt_masks = tf.ensure_shape(gt_masks, [None, None, *self.image_shape[:2]])
+        images, gt_boxes, gt_classes = self._assert_valid(images, gt_boxes, gt_classes)
         features = self.feature_extractor(images, training=training)
         logits, deltas = self.rpn_head(features)
         anchors = self.anchor_generator(images)
@@ -301,6 +352,129 @@ class MaskRCNN(keras.Model):
         )
         cls, box, mask = head_losses(class_logits, box_deltas, mask_logits, sample)
         return dict(zip(LOSS_NAMES, (rpn_class, rpn_box, cls, box, mask)))
+
+    def _check_target_shapes(self, images, boxes, classes, masks):
+        """Static shape checks of a batch of ground truth (``None`` dims pass)."""
+        images, boxes, classes, masks = (tuple(s) for s in (images, boxes, classes, masks))
+
+        def same(a, b):
+            return a is None or b is None or a == b
+
+        if len(boxes) != 3 or not same(boxes[2], 4):
+            raise ValueError(f"boxes must have shape (batch, instances, 4); got {boxes}")
+        if len(classes) != 2:
+            raise ValueError(f"classes must have shape (batch, instances); got {classes}")
+        if len(masks) != 4:
+            raise ValueError(
+                f"masks must have shape (batch, instances, height, width); got {masks}"
+            )
+        h, w = self.image_shape[:2]
+        if not (same(masks[2], h) and same(masks[3], w)):
+            raise ValueError(
+                f"masks must have the images' height and width {(h, w)}; got masks of shape "
+                f"{masks} for images of shape {images}. Resize the masks with the images"
+            )
+        if not (same(boxes[1], classes[1]) and same(boxes[1], masks[1])):
+            raise ValueError(
+                "boxes, classes and masks must have the same number of instances; got shapes "
+                f"{boxes}, {classes} and {masks}"
+            )
+        for name, shape in (("boxes", boxes), ("classes", classes), ("masks", masks)):
+            if not same(shape[0], images[0]):
+                raise ValueError(f"{name} has {shape[0]} rows for {images[0]} images")
+
+    def _assert_valid(self, images, gt_boxes, gt_classes):
+        """Graph-time value checks (assertions; XLA compiles them out)."""
+        checks = [
+            tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(tf.cast(images, "float32"))),
+                ["MaskRCNN: the images contain NaN or infinite values"],
+            ),
+            tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(gt_boxes)),
+                ["MaskRCNN: the ground-truth boxes contain NaN or infinite values"],
+            ),
+            tf.debugging.Assert(
+                tf.reduce_all((gt_classes >= -1) & (gt_classes <= self.num_classes)),
+                [
+                    f"MaskRCNN: class ids must be in 1..{self.num_classes} "
+                    "(-1 or 0 on padding rows); got min and max",
+                    tf.reduce_min(gt_classes),
+                    tf.reduce_max(gt_classes),
+                ],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(images), tf.identity(gt_boxes), tf.identity(gt_classes)
+
+    def _check_arrays(self, x, y=None):
+        """Host-side checks of in-memory images and targets (before fit/evaluate/predict)."""
+        if not hasattr(x, "shape") or isinstance(x, tf.data.Dataset):
+            return
+        self._check_image_shape(x.shape)
+        images = np.asarray(x)
+        if np.issubdtype(images.dtype, np.floating):
+            for start in range(0, len(images), 256):  # bounded temporaries
+                chunk = images[start : start + 256]
+                finite = np.isfinite(chunk.reshape(len(chunk), -1)).all(axis=1)
+                if not finite.all():
+                    raise ValueError(
+                        "MaskRCNN: the images contain NaN or infinite values (image "
+                        f"{start + int(np.argmin(finite))} is the first)"
+                    )
+        if not isinstance(y, dict):
+            return
+        for key in ("boxes", "classes", "masks"):
+            if key not in y:
+                raise ValueError(
+                    f"Mask R-CNN targets need 'boxes', 'classes' and 'masks'; missing {key!r}"
+                )
+        boxes, classes = np.asarray(y["boxes"]), np.asarray(y["classes"])
+        self._check_target_shapes(images.shape, boxes.shape, classes.shape, np.shape(y["masks"]))
+        if boxes.size and not np.isfinite(boxes).all():
+            raise ValueError("MaskRCNN: the ground-truth boxes contain NaN or infinite values")
+        bad = classes[(classes < -1) | (classes > self.num_classes)]
+        if bad.size:
+            raise ValueError(
+                f"class ids must be in 1..{self.num_classes} (num_classes={self.num_classes}; "
+                f"-1 or 0 on padding rows); got {sorted(set(bad.tolist()))[:10]}"
+            )
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        self._check_arrays(x, y)
+        if isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
+            self._check_arrays(validation_data[0], validation_data[1])
+        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_arrays(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_arrays(x)
+        if hasattr(x, "shape") and not isinstance(x, tf.data.Dataset) and x.shape[0] == 0:
+            return {k: v.numpy() for k, v in self._empty_detections().items()}
+        return super().predict(x, *args, **kwargs)
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):
+        """Export for serving (``keras.Model.export``), with a short report.
+
+        Keras's own report lists every captured variable (some 80 lines for
+        Mask R-CNN); this one names the endpoint, its input and its outputs.
+        ``verbose=False`` prints nothing.
+        """
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose, **kwargs)
+        result = super().export(filepath, format=format, verbose=False, **kwargs)
+        if verbose is None or verbose:
+            d, (h, w, c) = self.max_detections, self.image_shape
+            print(
+                f"Saved artifact at '{filepath}'. Endpoint 'serve': images float32 "
+                f"(batch, {h}, {w}, {c}) -> a dict of boxes float32 (batch, {d}, 4), "
+                f"classes int32 (batch, {d}), scores float32 (batch, {d}), masks float32 "
+                f"(batch, {d}, {h}, {w}), num_detections int32 (batch,)."
+            )
+        return result
 
     @property
     def metrics(self):

@@ -13,16 +13,55 @@ trials) needs nothing more: it is switched on by the environment variables
 
 from __future__ import annotations
 
+import contextlib
+
 import keras_tuner as kt
 
 from tfzoo.distribute.strategy import get_strategy, is_parameter_server, resolve_strategy_spec
 from tfzoo.estimators._seeding import as_seed
 
+
+class _BuildsOptimizers:
+    """Builds each trial model's optimizer as soon as the model is built.
+
+    keras-tuner checkpoints a trained model's weights with its optimizer's
+    variables, then reloads them (``get_best_models``, Hyperband's next
+    round) into a fresh model whose optimizer has no variables yet: Keras
+    warns that it skips them. With the optimizer built first, the checkpoint
+    restores whole (optimizer state included) and nothing is skipped.
+    """
+
+    def _override_compile_args(self, model):
+        super()._override_compile_args(model)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None or optimizer.built or not model.built:
+            return
+        strategy = self.distribution_strategy
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            optimizer.build(model.trainable_variables)
+
+
+class RandomSearch(_BuildsOptimizers, kt.RandomSearch):
+    """``keras_tuner.RandomSearch`` whose best models reload with their optimizer state."""
+
+
+class BayesianOptimization(_BuildsOptimizers, kt.BayesianOptimization):
+    """``keras_tuner.BayesianOptimization`` whose best models reload with their optimizer state."""
+
+
+class Hyperband(_BuildsOptimizers, kt.Hyperband):
+    """``keras_tuner.Hyperband`` whose models reload with their optimizer state."""
+
+
+class GridSearch(_BuildsOptimizers, kt.GridSearch):
+    """``keras_tuner.GridSearch`` whose best models reload with their optimizer state."""
+
+
 TUNERS = {
-    "random": kt.RandomSearch,
-    "bayesian": kt.BayesianOptimization,
-    "hyperband": kt.Hyperband,
-    "grid": kt.GridSearch,
+    "random": RandomSearch,
+    "bayesian": BayesianOptimization,
+    "hyperband": Hyperband,
+    "grid": GridSearch,
 }
 
 
@@ -99,7 +138,12 @@ def make_tuner(
             for bayesian, ...).
 
     Returns:
-        The tuner; ``tuner.distribution_strategy`` is the resolved strategy.
+        The tuner, a subclass of the keras-tuner class named (e.g.
+        ``keras_tuner.RandomSearch``) that builds each model's optimizer
+        with the model, so that ``get_best_models`` restores the best
+        checkpoint whole (weights and optimizer state) without Keras's
+        warning about skipped optimizer variables;
+        ``tuner.distribution_strategy`` is the resolved strategy.
 
     Example:
         >>> tuner = make_tuner(PerceptronHyperModel(30), "bayesian", max_trials=10,
