@@ -1,4 +1,4 @@
-"""LSTMRegressor on series as users have them: raw scale, pandas, forecasts from the end (issue #14)."""
+"""LSTMRegressor on series as users have them: raw scale, pandas, forecasts (issue #14)."""
 
 import numpy as np
 import pandas as pd
