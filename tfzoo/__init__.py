@@ -5,7 +5,16 @@ from tfzoo._backend import require_tensorflow, require_tensorflow_backend
 require_tensorflow()
 require_tensorflow_backend()
 
-from tfzoo import datasets, distribute, estimators, evaluation, layers, models, testing  # noqa: E402
+from tfzoo import (  # noqa: E402
+    datasets,
+    distribute,
+    estimators,
+    evaluation,
+    layers,
+    models,
+    reports,
+    testing,
+)
 from tfzoo.estimators import (  # noqa: E402
     CNNClassifier,
     KerasClassifier,
@@ -68,5 +77,6 @@ __all__ = [
     "fit_normal_equations",
     "layers",
     "models",
+    "reports",
     "testing",
 ]
