@@ -19,3 +19,14 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session (report pages); ended by its PID after."""
+    from tests.browser import INSTALL_HINT, Browser, find_chromium
+
+    if find_chromium() is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    with Browser() as instance:
+        yield instance
