@@ -24,6 +24,12 @@ INSTALL_HINT = (
     "(apt-get install chromium on Debian/Ubuntu) or set CHROMIUM=/path/to/chromium"
 )
 
+# Every image in the viewport has loaded (lazy ones further down may not have started).
+IMAGES_IN_VIEW_LOADED = (
+    "Array.from(document.images).every(i => i.complete || "
+    "i.getBoundingClientRect().top > window.innerHeight)"
+)
+
 
 def find_chromium():
     for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser"):
@@ -156,7 +162,7 @@ class Browser:
         self.events = []
         self.send("Page.navigate", url=url)
         self.wait_for(ready)
-        self.wait_for("Array.from(document.images).every(i => i.complete)")
+        self.wait_for(IMAGES_IN_VIEW_LOADED)
         self._pump(0.2)
         return self.problems()
 
@@ -214,7 +220,7 @@ class Browser:
                 mobile=False,
             )
             self._pump(0.3)  # lazy images and canvases below the fold come in view
-            self.wait_for("Array.from(document.images).every(i => i.complete)")
+            self.wait_for(IMAGES_IN_VIEW_LOADED)
         data = self.send("Page.captureScreenshot", format="png")["data"]
         if full_page:
             self.send(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+DATA = "JSON.parse(document.getElementById('report-data').text)"
 SET_THRESHOLD = """(() => {
   const s = document.getElementById('score-threshold');
   s.value = '%s';
@@ -42,7 +43,7 @@ def check_page(browser, index, screenshot):
     problems = browser.open(index.resolve().as_uri())
     assert problems == [], problems
     broken = browser.evaluate(
-        "Array.from(document.images).filter(i => !i.naturalWidth).map(i => i.src)"
+        "Array.from(document.images).filter(i => i.complete && !i.naturalWidth).map(i => i.src)"
     )
     assert broken == [], f"images that did not load: {broken}"
     text = browser.evaluate("document.body.innerText")
@@ -67,20 +68,13 @@ def check_page(browser, index, screenshot):
 
 
 def check_detection(browser):
-    n_images = browser.evaluate(
-        "JSON.parse(document.getElementById('report-data').text).images.length"
-    )
+    n_images = browser.evaluate(DATA + ".images.length")
     assert count(browser, "#grid .card img[loading=lazy]") == n_images > 0
     assert int(browser.evaluate("document.getElementById('image-count').textContent")) == n_images
-    n_classes = browser.evaluate(
-        "JSON.parse(document.getElementById('report-data').text).classNames.length - 1"
-    )
+    n_classes = browser.evaluate(DATA + ".classNames.length - 1")
     assert count(browser, "#class-filter input[type=checkbox]") == n_classes
     assert browser.evaluate("!!document.querySelector('#coco-metrics, #metrics .empty')")
-    total = browser.evaluate(
-        "JSON.parse(document.getElementById('report-data').text).images"
-        ".reduce((a, r) => a + r.d.length, 0)"
-    )
+    total = browser.evaluate(DATA + ".images.reduce((a, r) => a + r.d.length, 0)")
     start = browser.evaluate("document.getElementById('score-threshold').value")
     everything = shown_detections(browser, 0)
     assert everything == total
@@ -106,9 +100,7 @@ def check_detection(browser):
         assert browser.evaluate("!!document.getElementById('no-detections')")
     shown_detections(browser, start)
     # the full-size view of the first image lists each of its detections
-    expected = browser.evaluate(
-        "JSON.parse(document.getElementById('report-data').text).images[0].d.length"
-    )
+    expected = browser.evaluate(DATA + ".images[0].d.length")
     browser.evaluate("document.querySelector('#grid .card').click()")
     assert browser.evaluate("!document.getElementById('viewer').hidden")
     rows = count(browser, "#viewer-panel .side:first-child tbody tr")
@@ -118,18 +110,14 @@ def check_detection(browser):
 
 
 def check_classification(browser):
-    n_classes = browser.evaluate(
-        "JSON.parse(document.getElementById('report-data').text).classNames.length"
-    )
+    n_classes = browser.evaluate(DATA + ".classNames.length")
     assert count(browser, "#confusion-matrix td.cell") == n_classes**2
     assert count(browser, "#per-class-scores tbody tr") == n_classes
     cells = browser.evaluate(
         "Array.from(document.querySelectorAll('#confusion-matrix td.cell'))"
         ".map(c => Number(c.textContent))"
     )
-    assert sum(cells) == browser.evaluate(
-        "JSON.parse(document.getElementById('report-data').text).samples.length"
-    )
+    assert sum(cells) == browser.evaluate(DATA + ".samples.length")
     busiest = int(np.argmax(cells))
     browser.evaluate(f"document.querySelectorAll('#confusion-matrix td.cell')[{busiest}].click()")
     assert count(browser, "#cell-grid .card") == min(cells[busiest], 300)

@@ -9,6 +9,8 @@ import numpy as np
 from tfzoo.reports import _common as c
 
 _METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
+# The order of pycocotools' COCOeval.stats.
+_STATS = _METRICS + ("ARs", "ARm", "ARl")
 
 
 def _rle(mask):
@@ -96,24 +98,54 @@ def _instances(data, what, count_key, n, with_scores):
     return out
 
 
-def _per_class_ap(ground_truth, detections, class_names, iou_types):
-    """``{class id: {"bbox": (AP, AP50), "segm": ...}}`` from COCO evaluations of one class."""
+def _coco(ground_truth, detections, class_names, iou_types):
+    """COCO metrics and each class's AP, AP50 from one pycocotools evaluation per IoU type.
+
+    Returns ``(metrics, per_class)``: ``metrics`` keyed as ``coco_evaluate`` keys them,
+    ``per_class[class id][iou type] = (AP, AP50)`` (NaN for a class without ground truth).
+    """
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
     from tfzoo.evaluation import coco_evaluate, to_coco_detections, to_coco_ground_truth
 
     gt = to_coco_ground_truth({**ground_truth, "class_names": list(class_names)})
     results = to_coco_detections(detections)
-    out = {}
-    for cat in gt["categories"]:
-        cid = cat["id"]
-        one_gt = {
-            **gt,
-            "annotations": [a for a in gt["annotations"] if a["category_id"] == cid],
-            "categories": [cat],
-        }
-        one_dt = [r for r in results if r["category_id"] == cid]
-        metrics = coco_evaluate(one_gt, one_dt, iou_types)
-        out[cid] = {t: (metrics[f"{t}/AP"], metrics[f"{t}/AP50"]) for t in iou_types}
-    return out
+    cat_ids = [cat["id"] for cat in gt["categories"]]
+    if not results:  # pycocotools cannot load an empty result list
+        metrics = coco_evaluate(gt, results, iou_types)
+        per_class = {}
+        for cid in cat_ids:
+            has_gt = any(a["category_id"] == cid for a in gt["annotations"])
+            value = 0.0 if has_gt else math.nan
+            per_class[cid] = {t: (value, value) for t in iou_types}
+        return metrics, per_class
+    metrics, per_class = {}, {cid: {} for cid in cat_ids}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = {**gt, "annotations": [dict(a) for a in gt["annotations"]]}
+        coco_gt.createIndex()
+        for iou_type in iou_types:
+            drop = "segmentation" if iou_type == "bbox" else "bbox"
+            coco_dt = coco_gt.loadRes([{k: v for k, v in r.items() if k != drop} for r in results])
+            evaluator = COCOeval(coco_gt, coco_dt, iou_type)
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+            for name, value in zip(_STATS, evaluator.stats):
+                metrics[f"{iou_type}/{name}"] = float(value) if value >= 0 else math.nan
+            # precision: [IoU threshold, recall, class, area range (0 = all), max dets (-1 = 100)]
+            precision = evaluator.eval["precision"]
+            for k, cid in enumerate(evaluator.params.catIds):
+                every = precision[:, :, k, 0, -1]
+                at50 = precision[0, :, k, 0, -1]
+                per_class[cid][iou_type] = tuple(
+                    float(np.mean(p[p > -1])) if np.any(p > -1) else math.nan for p in (every, at50)
+                )
+    return metrics, per_class
 
 
 def detection_report(
@@ -191,11 +223,8 @@ def detection_report(
     )
     per_class = None
     if ground_truth is not None:
-        from tfzoo.evaluation import coco_evaluate
-
-        if metrics is None:
-            metrics = coco_evaluate({**ground_truth, "class_names": names}, detections, iou_types)
-        per_class = _per_class_ap(ground_truth, detections, names, iou_types)
+        computed, per_class = _coco(ground_truth, detections, names, iou_types)
+        metrics = computed if metrics is None else metrics
 
     folder = c.output_folder(path)
     records = []

@@ -175,12 +175,15 @@ def text_report(
     sections = [c.section("generated", "Samples", "".join(parts))]
     if "val_loss" in curves:
         plt = c.pyplot()
+        from matplotlib.ticker import MaxNLocator
+
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for key in ("loss", "val_loss"):
             if key in curves:
                 bits = curves[key] / np.log(2.0)
                 ax.plot(np.arange(1, bits.size + 1), bits, marker="o", label=key)
         ax.set(xlabel="epoch", ylabel="bits / character", title="Validation curve")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
         src = c.save_figure(fig, folder, "validation.png")
         body = c.figure_block(src, "validation curve")
