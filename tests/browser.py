@@ -163,7 +163,7 @@ class Browser:
         self.send("Page.navigate", url=url)
         self.wait_for(ready)
         self.wait_for(IMAGES_IN_VIEW_LOADED)
-        self._pump(0.2)
+        self._pump(0.1)
         return self.problems()
 
     def wait_for(self, expression, seconds=None):
@@ -219,7 +219,7 @@ class Browser:
                 deviceScaleFactor=1,
                 mobile=False,
             )
-            self._pump(0.3)  # lazy images and canvases below the fold come in view
+            self._pump(0.15)  # lazy images and canvases below the fold come in view
             self.wait_for(IMAGES_IN_VIEW_LOADED)
         data = self.send("Page.captureScreenshot", format="png")["data"]
         if full_page:
