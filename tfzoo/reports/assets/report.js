@@ -35,7 +35,7 @@
       if (on) {
         for (var p = pos; p < end; p++) {
           img.data[4 * p] = c[0]; img.data[4 * p + 1] = c[1]; img.data[4 * p + 2] = c[2];
-          img.data[4 * p + 3] = 115;
+          img.data[4 * p + 3] = 140;
         }
       }
       pos = end; on = !on;
@@ -96,9 +96,13 @@
       }
       if (s.boxes) {
         var y1 = row[box0], x1 = row[box0 + 1], y2 = row[box0 + 2], x2 = row[box0 + 3];
+        var bx = ox + x1 * scale, by = oy + y1 * scale, bw = (x2 - x1) * scale, bh = (y2 - y1) * scale;
+        ctx.strokeStyle = "rgba(0, 0, 0, 0.75)";  // a dark rim so that the box shows on any colour
+        ctx.lineWidth = Math.max(2, 3.5 * ratio);
+        ctx.strokeRect(bx, by, bw, bh);
         ctx.strokeStyle = colour(row[0]);
-        ctx.lineWidth = Math.max(1, 1.5 * ratio);
-        ctx.strokeRect(ox + x1 * scale, oy + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale);
+        ctx.lineWidth = Math.max(1, 1.75 * ratio);
+        ctx.strokeRect(bx, by, bw, bh);
         if (labels) {
           var text = data.classNames[row[0]] + (scored ? " " + row[1].toFixed(2) : "");
           ctx.font = Math.round(11 * ratio) + "px sans-serif";
@@ -129,8 +133,14 @@
       var out = document.getElementById("threshold-value");
       if (out) { out.textContent = s.threshold.toFixed(2); }
       var count = 0;
-      data.images.forEach(function (record) {
-        record.d.forEach(function (row) { if (shown(row, s)) { count++; } });
+      data.images.forEach(function (record, i) {
+        var here = 0;
+        record.d.forEach(function (row) { if (shown(row, s)) { here++; } });
+        count += here;
+        var caption = cards[i] && cards[i].querySelector(".caption");
+        if (caption) {
+          caption.textContent = "#" + i + " · " + here + " of " + record.d.length + " shown";
+        }
       });
       var counter = document.getElementById("shown-count");
       counter.textContent = String(count);
@@ -219,6 +229,10 @@
       image.onload = function () { drawInstances(canvas, record, part[1], s, part[2], true); };
       image.src = record.src;
       side.appendChild(instanceTable(part[1], part[2], s.threshold));
+      if (part[2]) {
+        side.appendChild(el("p", { "class": "hint" }, "Grey rows score below the threshold (" +
+          s.threshold.toFixed(2) + ") and are not drawn."));
+      }
     });
     viewer.appendChild(panel);
     viewer.hidden = false;
