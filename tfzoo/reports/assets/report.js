@@ -241,12 +241,14 @@
   }
 
   // ---- classification -------------------------------------------------------------------
-  function sampleCard(i, caption) {
+  function sampleCard(i, caption, lazy) {
     var sample = data.samples[i];
     var card = el("div", { "class": "card", "data-sample": String(i) });
     if (sample.src) {
       var frame = card.appendChild(el("div", { "class": "frame" }));
-      frame.appendChild(el("img", { src: sample.src, loading: "lazy", alt: "sample " + i }));
+      var attrs = { src: sample.src, alt: "sample " + i };
+      if (lazy) { attrs.loading = "lazy"; }
+      frame.appendChild(el("img", attrs));
     }
     var cap = card.appendChild(el("span", { "class": "caption" }, caption));
     if (sample.t !== sample.p) { cap.className += " wrong"; }
@@ -277,7 +279,7 @@
           data.classNames[p] + ": " + picked.length + " samples" +
           (picked.length > 300 ? " (first 300 shown)" : "")));
         var grid = panel.appendChild(el("div", { "class": "grid small", id: "cell-grid" }));
-        picked.slice(0, 300).forEach(function (i) { grid.appendChild(sampleCard(i, describe(i))); });
+        picked.slice(0, 300).forEach(function (i) { grid.appendChild(sampleCard(i, describe(i), true)); });
       };
       cell.addEventListener("click", show);
       cell.addEventListener("keydown", function (e) { if (e.key === "Enter") { show(); } });
@@ -287,7 +289,7 @@
       mistakes.getAttribute("data-samples").split(",").forEach(function (token) {
         if (token !== "") {
           var i = parseInt(token, 10);
-          mistakes.appendChild(sampleCard(i, describe(i)));
+          mistakes.appendChild(sampleCard(i, describe(i), false));
         }
       });
     }
