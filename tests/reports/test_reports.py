@@ -250,3 +250,13 @@ def test_bad_input_gives_clear_errors(shapes, tmp_path):
         text_report(tmp_path, {1.0: "x"}, history=[1, 2])
     with pytest.raises(ValueError, match="summary must be a dict or a list of"):
         text_report(tmp_path, {1.0: "x"}, summary=[1, 2])
+
+
+def test_reports_leave_pyplot_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend, figures = matplotlib.get_backend(), plt.get_fignums()
+    regression_report(tmp_path, [0.0, 1.0, 2.0], [0.1, 0.9, 2.2], history={"loss": [1.0, 0.5]})
+    assert matplotlib.get_backend() == backend
+    assert plt.get_fignums() == figures

@@ -12,18 +12,20 @@ from pathlib import Path
 import numpy as np
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (files only, no display)."""
+def subplots(nrows=1, ncols=1, *, figsize=None, squeeze=True):
+    """A matplotlib figure and its axes, drawn off screen.
+
+    ``matplotlib.figure.Figure`` directly, not pyplot: the user's backend and pyplot's
+    figure list stay as they were.
+    """
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - matplotlib is in [recipes] and [test]
         raise ImportError(
             'tfzoo.reports draws its figures with matplotlib: pip install "tfzoo[recipes]"'
         ) from exc
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
 
 
 def _unwrap(model):
@@ -110,10 +112,8 @@ def output_folder(path):
 
 
 def save_figure(fig, folder, name):
-    plt = pyplot()
     fig.tight_layout()
     fig.savefig(Path(folder) / "images" / name, dpi=90)
-    plt.close(fig)
     return f"images/{name}"
 
 
@@ -121,13 +121,12 @@ def training_figure(curves, folder):
     """A PNG of the training curves (losses on one axis, other metrics on another)."""
     if not curves:
         return None
-    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     losses = {k: v for k, v in curves.items() if "loss" in k}
     others = {k: v for k, v in curves.items() if "loss" not in k}
     groups = [g for g in (losses, others) if g]
-    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 3.6), squeeze=False)
+    fig, axes = subplots(1, len(groups), figsize=(6.5 * len(groups), 3.6), squeeze=False)
     for ax, group in zip(axes[0], groups):
         for key, values in group.items():
             epochs = np.arange(1, len(values) + 1)
@@ -145,13 +144,15 @@ def training_figure(curves, folder):
 
 def save_image(array, folder, name):
     """Write an image array (H, W), (H, W, 1|3|4), floats in [0, 1] or uint8, as a PNG."""
-    plt = pyplot()
+    from PIL import Image  # matplotlib's own image library
+
     image = np.asarray(array)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.dtype != np.uint8:
         image = np.clip(np.nan_to_num(image.astype(float)), 0.0, 1.0)
-    plt.imsave(Path(folder) / "images" / name, image, cmap="gray" if image.ndim == 2 else None)
+        image = np.round(image * 255).astype(np.uint8)
+    Image.fromarray(image).save(Path(folder) / "images" / name, compress_level=1)
     return f"images/{name}"
 
 

@@ -13,8 +13,7 @@ def _curves_figure(y_true, proba, classes, folder):
     """ROC curve (two classes) or one-vs-rest precision-recall curves (more)."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    plt = c.pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = c.subplots(figsize=(5.5, 4.5))
     if len(classes) == 2:
         positive = y_true == classes[1]
         fpr, tpr, _ = roc_curve(positive, proba[:, 1])

@@ -76,7 +76,6 @@ def regression_report(
                 f"baseline must have one value per sample ({y_true.size}), got {baseline.size}"
             )
     folder = c.output_folder(path)
-    plt = c.pyplot()
 
     rows = [["model", *(f"{v:.4f}" for v in _scores(y_true, y_pred))]]
     if baseline is not None:
@@ -89,7 +88,7 @@ def regression_report(
         )
     ]
 
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = c.subplots(figsize=(5.5, 5))
     ax.scatter(y_true, y_pred, s=8, alpha=0.6, label="model")
     if baseline is not None:
         ax.scatter(y_true, baseline, s=8, alpha=0.4, marker="x", label=baseline_name)
@@ -99,7 +98,7 @@ def regression_report(
     ax.legend(fontsize=7)
     scatter = c.save_figure(fig, folder, "predicted_vs_actual.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = c.subplots(1, 2, figsize=(10, 4))
     residual = y_pred - y_true
     axes[0].scatter(y_pred, residual, s=8, alpha=0.6)
     axes[0].axhline(0.0, color="k", lw=0.8)
@@ -118,7 +117,7 @@ def regression_report(
         )
     )
     if forecast:
-        fig, ax = plt.subplots(figsize=(11, 4))
+        fig, ax = c.subplots(figsize=(11, 4))
         steps = np.arange(y_true.size)
         ax.plot(steps, y_true, lw=1.2, label="actual")
         ax.plot(steps, y_pred, lw=1.0, label="model forecast")
@@ -174,10 +173,9 @@ def text_report(
     parts.append("</div>")
     sections = [c.section("generated", "Samples", "".join(parts))]
     if "val_loss" in curves:
-        plt = c.pyplot()
         from matplotlib.ticker import MaxNLocator
 
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        fig, ax = c.subplots(figsize=(6, 3.6))
         for key in ("loss", "val_loss"):
             if key in curves:
                 bits = curves[key] / np.log(2.0)
