@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 
-def parser(description, epochs):
+def parser(description, epochs, report=False):
+    """The standard flags; ``report`` is whether ``--report`` is on by default."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     p.add_argument(
@@ -20,7 +21,24 @@ def parser(description, epochs):
     p.add_argument("--out", default="outputs", help="folder for plots and tables")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--smoke", action="store_true", help="tiny run in seconds (for tests)")
+    p.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=report,
+        help="write a browsable HTML report (tfzoo.reports) to OUT/NAME/report/index.html"
+        + (" (default: on)" if report else ""),
+    )
     return p
+
+
+def report_dir(out):
+    """Where a recipe writes its report (``tfzoo.reports``): ``out/report``."""
+    return Path(out) / "report"
+
+
+def announce_report(index):
+    print(f"report: {index} (open it in a browser)")
+    return str(index)
 
 
 def output_dir(args, name):

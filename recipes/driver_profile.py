@@ -15,7 +15,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
+
+# --smoke: enough epochs that the model beats its baseline (tests/test_recipes.py).
+SMOKE_EPOCHS = 6
+
+
+def majority_rate(labels):
+    """Accuracy of always answering the most frequent label: what a model must beat."""
+    _, counts = np.unique(labels, return_counts=True)
+    return float(counts.max() / counts.sum())
 
 
 def main(argv=None):
@@ -31,7 +49,7 @@ def main(argv=None):
     n_test = len(X) // 4
     clf = tfzoo.LSTMClassifier(
         units=32,
-        epochs=1 if args.smoke else args.epochs,
+        epochs=SMOKE_EPOCHS if args.smoke else args.epochs,
         random_state=args.seed,
         strategy=args.strategy,
         tensorboard_dir=args.logdir,
@@ -45,6 +63,7 @@ def main(argv=None):
         ("steps x channels", f"{X.shape[1]} x {X.shape[2]}"),
         ("test accuracy", accuracy),
         ("chance level", 1 / 3),
+        ("majority-class rate (test)", majority_rate(y[-n_test:])),
         ("training time", f"{t.seconds:.1f} s"),
     ]
     print_table("driving data -> driver profile (LSTM)", rows)
@@ -62,7 +81,20 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "driver_profile.png", dpi=100)
     print(f"\nplots: {out / 'driver_profile.png'}")
-    return dict(rows)
+    result = dict(rows)
+    if args.report:
+        proba = clf.predict_proba(X[-n_test:])
+        index = tfzoo.reports.classification_report(
+            report_dir(out),
+            y[-n_test:],
+            clf.classes_[proba.argmax(1)],
+            proba=proba,
+            model=clf,
+            summary=rows,
+            title="Driving data -> driver profile: the LSTM on held-out traces",
+        )
+        result["report"] = announce_report(index)
+    return result
 
 
 if __name__ == "__main__":

@@ -20,11 +20,22 @@ from _common import default_onednn  # noqa: E402
 default_onednn()  # oneDNN convolutions, before TensorFlow is imported
 
 import numpy as np  # noqa: E402
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
+
+# --smoke: enough epochs that the model beats its baseline (tests/test_recipes.py).
+SMOKE_EPOCHS = 10
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0], epochs=30)
+    p = parser(__doc__.splitlines()[0], epochs=30, report=True)
     p.add_argument("--data-dir", default=None, help="folder with MNIST IDX files")
     p.add_argument("--mnist-online", action="store_true", help="download MNIST (Keras)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -49,7 +60,7 @@ def main(argv=None):
     if args.smoke:
         x_tr, y_tr, x_te, y_te = x_tr[:300], y_tr[:300], x_te[:100], y_te[:100]
     clf = tfzoo.CNNClassifier(
-        epochs=1 if args.smoke else args.epochs,
+        epochs=SMOKE_EPOCHS if args.smoke else args.epochs,
         batch_size=args.batch_size,
         random_state=args.seed,
         strategy=args.strategy,
@@ -85,7 +96,21 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "images_to_objects.png", dpi=100)
     print(f"\nplots: {out / 'images_to_objects.png'}")
-    return dict(rows)
+    result = dict(rows)
+    if args.report:
+        proba = clf.predict_proba(x_te)
+        index = tfzoo.reports.classification_report(
+            report_dir(out),
+            y_te,
+            clf.classes_[proba.argmax(1)],
+            proba=proba,
+            images=np.asarray(x_te).reshape(len(x_te), h, w, -1),
+            model=clf,
+            summary=rows,
+            title="Images -> objects: the small CNN on held-out images",
+        )
+        result["report"] = announce_report(index)
+    return result
 
 
 if __name__ == "__main__":

@@ -22,7 +22,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
 
 #: Outside the training ranges (M 1-5 kg, m 0.5-5 kg, h 0.1-1 m): heavier masses, higher falls.
 EXTRAPOLATION = {"M": (5.0, 10.0), "m": (5.0, 10.0), "h": (1.0, 3.0)}
@@ -202,7 +210,20 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "incline_pulley.png", dpi=100)
     print(f"\nplots: {out / 'incline_pulley.png'}")
-    return dict(rows)
+    result = dict(rows)
+    if args.report:
+        index = tfzoo.reports.regression_report(
+            report_dir(out),
+            y_test,
+            predictions["perceptron, raw (scaled)"][0],
+            baseline=predictions["analytic formula"][0],
+            baseline_name="analytic formula",
+            model=perceptron,
+            summary=rows,
+            title="Incline and pulley: the perceptron's speed (m/s) on the test split",
+        )
+        result["report"] = announce_report(index)
+    return result
 
 
 if __name__ == "__main__":

@@ -32,7 +32,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
 
 NAME = "movie_recommender"
 K = 10
@@ -246,7 +254,20 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / f"{NAME}.png", dpi=100)
     print(f"\nplots: {out / f'{NAME}.png'}")
-    return dict(rows)
+    result = dict(rows)
+    if args.report:
+        index = tfzoo.reports.regression_report(
+            report_dir(out),
+            y_test,
+            rating_model.predict(X_test),
+            baseline=item_mean[test["item"]],
+            baseline_name="movie mean",
+            model=rating_model,
+            summary=rows,
+            title="Movies watched -> movies to suggest: the rating model's stars",
+        )
+        result["report"] = announce_report(index)
+    return result
 
 
 if __name__ == "__main__":

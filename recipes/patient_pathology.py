@@ -19,7 +19,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
 
 
 def main(argv=None):
@@ -146,7 +154,21 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "patient_pathology.png", dpi=100)
     print(f"\nplots: {out / 'patient_pathology.png'}")
-    return dict(rows)
+    result = dict(rows)
+    if args.report:
+        names = np.array(["benign", "pathology"])
+        index = tfzoo.reports.classification_report(
+            report_dir(out),
+            names[np.asarray(y_test)],
+            names[np.asarray(pred)],
+            proba=np.column_stack([1 - proba, proba]),
+            classes=names,
+            model=best,
+            summary=rows,
+            title="Patient data -> pathology: the perceptron on the held-out patients",
+        )
+        result["report"] = announce_report(index)
+    return result
 
 
 if __name__ == "__main__":

@@ -18,7 +18,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
+
+# --smoke: enough epochs that the model beats its baseline (tests/test_recipes.py).
+SMOKE_EPOCHS = 8
 
 
 def main(argv=None):
@@ -51,7 +62,7 @@ def main(argv=None):
     X_tr, y_tr, X_te = X[:-tail], y[:-tail, 0], X[-tail:]
     reg = tfzoo.LSTMRegressor(
         units=32,
-        epochs=1 if args.smoke else args.epochs,
+        epochs=SMOKE_EPOCHS if args.smoke else args.epochs,
         random_state=args.seed,
         strategy=args.strategy,
         tensorboard_dir=args.logdir,
@@ -83,7 +94,21 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "prices_to_next_price.png", dpi=100)
     print(f"\nplots: {out / 'prices_to_next_price.png'}")
-    return dict(rows)
+    result = dict(rows)
+    if args.report:
+        index = tfzoo.reports.regression_report(
+            report_dir(out),
+            true_next,
+            pred_next,
+            baseline=last_prices,
+            baseline_name="persistence (tomorrow = today)",
+            forecast=True,
+            model=reg,
+            summary=rows,
+            title="Prices -> next price: the LSTM forecast on the held-out tail",
+        )
+        result["report"] = announce_report(index)
+    return result
 
 
 if __name__ == "__main__":

@@ -27,7 +27,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
 
 
 def main(argv=None):
@@ -253,6 +261,18 @@ def main(argv=None):
     for name, drive in drives.items():  # numbers for tests and scripts
         result[f"{name}: mean laps"] = float(drive["laps"].mean())
         result[f"{name}: stayed on the track"] = int((~drive["left_track"]).sum())
+    if args.report:
+        index = tfzoo.reports.regression_report(
+            report_dir(out),
+            y_test,
+            predictions[perturbed_label],
+            baseline=predictions["linear regression, perturbed drives"],
+            baseline_name="linear regression",
+            model=models[perturbed_label],
+            summary=rows,
+            title="Robot sensors -> steering: the perceptron's steering on held-out drives",
+        )
+        result["report"] = announce_report(index)
     return result
 
 

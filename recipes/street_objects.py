@@ -26,7 +26,15 @@ from _common import default_onednn  # noqa: E402
 default_onednn()  # oneDNN convolutions, before TensorFlow is imported
 
 import numpy as np  # noqa: E402
-from _common import Timer, output_dir, parser, print_table, use_agg_backend  # noqa: E402
+from _common import (  # noqa: E402
+    Timer,
+    announce_report,
+    output_dir,
+    parser,
+    print_table,
+    report_dir,
+    use_agg_backend,
+)
 
 
 def shapes_dataset(batch_size, image_size, max_instances, seed, chunk=256):
@@ -160,7 +168,7 @@ def train(args, strategy, batch, tensorboard):
 
 
 def main(argv=None):
-    p = parser(__doc__.splitlines()[0], epochs=5)
+    p = parser(__doc__.splitlines()[0], epochs=5, report=True)
     p.add_argument("--steps-per-epoch", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=1e-3)
@@ -211,6 +219,7 @@ def main(argv=None):
         ("training", trained),
     ]
     if history:
+        rows.append(("first-epoch training loss", float(history["loss"][0])))
         rows.append(("final training loss", float(history["loss"][-1])))
     rows += [
         ("held-out images", f"{args.eval_images} (seed {args.eval_seed})"),
@@ -254,7 +263,22 @@ def main(argv=None):
     fig.tight_layout()
     fig.savefig(out / "street_objects.png", dpi=100)
     print(f"\nplots: {out / 'street_objects.png'}")
-    return dict(rows)
+    result = dict(rows)
+    if args.report:
+        index = tfzoo.reports.detection_report(
+            report_dir(out),
+            held_out["images"],
+            detections,
+            class_names=held_out["class_names"],
+            ground_truth=held_out,
+            metrics=metrics,
+            model=model,
+            history=history,
+            summary=rows,
+            title="Street objects -> segmented instances: Mask R-CNN on held-out shapes",
+        )
+        result["report"] = announce_report(index)
+    return result
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ EXPECTED = {
         "fit_normal_equations",
         "layers",
         "models",
+        "reports",
         "solvers",
         "testing",
     ],
@@ -105,6 +106,12 @@ EXPECTED = {
         "tpu_address",
     ],
     "tfzoo.evaluation": ["coco_evaluate", "to_coco_detections", "to_coco_ground_truth"],
+    "tfzoo.reports": [
+        "classification_report",
+        "detection_report",
+        "regression_report",
+        "text_report",
+    ],
     "tfzoo.testing": ["check_mirrored", "configure_logical_cpus", "run_layer_test"],
     "tfzoo.datasets": [
         "SteeringTrack",

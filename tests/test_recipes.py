@@ -1,10 +1,13 @@
-"""Every recipe runs end to end in --smoke mode, writes its plot and TensorBoard logs."""
+"""Every recipe runs end to end in --smoke mode: beats its baseline, writes its plot,
+TensorBoard logs and HTML report (opened in headless Chromium)."""
 
 import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.reports.checks import check_page
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -20,36 +23,87 @@ def _load(name):
     return module
 
 
+def _above(key, level, margin=0.0):
+    """``result[key] > level + margin``; ``level`` a number or another key of the result."""
+
+    def check(result):
+        reference = result[level] if isinstance(level, str) else level
+        return result[key] > reference + margin, f"{key} {result[key]!r} > {reference!r} + {margin}"
+
+    return check
+
+
+def _below(key, level, factor=1.0):
+    """``result[key] < factor * result[level]``: the model beats a baseline of the same run."""
+
+    def check(result):
+        return (
+            result[key] < factor * result[level],
+            f"{key} {result[key]!r} < {factor} x {level} {result[level]!r}",
+        )
+
+    return check
+
+
+# What each smoke run must reach: a baseline or level that a model that learned nothing misses.
 CASES = {
-    "patient_pathology": ("test accuracy", 0.8),
-    "images_to_objects": ("test accuracy", 0.1),
-    "prices_to_next_price": ("persistence RMSE (tomorrow = today)", 0.0),
-    "text_generation": ("validation bits/char", 0.0),
-    "driver_profile": ("test accuracy", 0.0),
+    "patient_pathology": _above("test accuracy", 0.8),
+    # chance is 0.1 for 10 digits; the smoke run (10 epochs, 300 images) reaches 0.88
+    "images_to_objects": _above("test accuracy", 0.5),
+    # the smoke run's LSTM is 8% below persistence (1.068 vs 1.163)
+    "prices_to_next_price": _below(
+        "LSTM next-price RMSE", "persistence RMSE (tomorrow = today)", factor=0.99
+    ),
+    # context-free character frequencies give 4.51 bits/char; the smoke run 3.97
+    "text_generation": _below(
+        "validation bits/char", "unigram baseline bits/char (training-text frequencies)"
+    ),
+    # majority class 0.38 of the 37 test traces; the smoke run 0.65
+    "driver_profile": _above("test accuracy", "majority-class rate (test)", margin=0.1),
     # the mean predictor has R² 0 and linear regression 0.91 on the smoke data
-    "flight_landing_time": ("perceptron: R²", 0.5),
+    "flight_landing_time": _above("perceptron: R²", 0.5),
     # a watch model that learned nothing beyond popularity scores a ratio of 1 or less
-    "movie_recommender": ("watch model / most popular NDCG", 1.1),
+    "movie_recommender": _above("watch model / most popular NDCG", 1.1),
     # g recovered from the physics-feature regression's intercept (9.81 exact)
-    "incline_pulley": ("physics features: g from the intercept (expect 9.81)", 9.0),
+    "incline_pulley": _above("physics features: g from the intercept (expect 9.81)", 9.0),
     # closed-loop: steering straight gets 0.09 of a lap, the horizon allows 0.58
-    "robot_steering": ("perceptron, perturbed drives: mean laps", 0.3),
-    # two training steps learn nothing yet: the check is that COCO scoring ran (NaN fails)
-    "street_objects": ("segm AP", -1e-9),
+    "robot_steering": _above("perceptron, perturbed drives: mean laps", 0.3),
+    # four steps are too few for AP > 0; the loss must fall (2.52 -> 2.14 in the smoke run;
+    # with --learning-rate 0 it does not)
+    "street_objects": _below("final training loss", "first-epoch training loss", factor=0.95),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_recipe_smoke(name, tmp_path):
+def test_recipe_smoke(name, tmp_path, browser):
     recipe = _load(name)
     logdir = tmp_path / "logs"
-    result = recipe.main(["--smoke", "--out", str(tmp_path), "--logdir", str(logdir)])
-    key, minimum = CASES[name]
-    assert result[key] > minimum, result
+    result = recipe.main(["--smoke", "--report", "--out", str(tmp_path), "--logdir", str(logdir)])
+    ok, what = CASES[name](result)
+    assert ok, f"{what}: {result}"
     plot = tmp_path / name / f"{name}.png"
     assert plot.stat().st_size > 10000
     assert list(logdir.rglob("events.out.tfevents.*")), "no TensorBoard events"
+    # the report opens in headless Chromium from file:// without errors and works
+    index = tmp_path / name / "report" / "index.html"
+    assert result["report"] == str(index)
+    kind = check_page(browser, index, tmp_path / f"{name}_report.png")
+    assert kind == REPORT_KINDS[name]
+
+
+REPORT_KINDS = {
+    "patient_pathology": "classification",
+    "images_to_objects": "classification",
+    "driver_profile": "classification",
+    "prices_to_next_price": "regression",
+    "flight_landing_time": "regression",
+    "movie_recommender": "regression",
+    "incline_pulley": "regression",
+    "robot_steering": "regression",
+    "text_generation": "text",
+    "street_objects": "detection",
+}
 
 
 def test_every_recipe_is_tested():

@@ -12,6 +12,7 @@ from tfzoo import (  # noqa: E402
     evaluation,
     layers,
     models,
+    reports,
     solvers,
     testing,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "fit_normal_equations",
     "layers",
     "models",
+    "reports",
     "solvers",
     "testing",
 ]

@@ -104,9 +104,9 @@ def test_linear_regressor_gd_approaches_closed_form():
     assert gd.n_iter_ == 150 and len(gd.history_["loss"]) == 150
 
 
-def test_reproducible_and_no_global_state_leak(cancer):
+def test_reproducible_and_no_global_state_leak(cancer, set_seed):
     X, y = cancer
-    tf.random.set_seed(1234)
+    set_seed(1234)
     before = global_random_state()
     a = make_pipeline(StandardScaler(), fast_clf(random_state=7)).fit(X, y)
     after = global_random_state()
@@ -122,7 +122,6 @@ def test_reproducible_and_no_global_state_leak(cancer):
     )
     c = make_pipeline(StandardScaler(), fast_clf(random_state=8)).fit(X, y)
     assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
-    tf.random.set_seed(None)
 
 
 def test_unseeded_fit_changes_nothing_global(cancer):

@@ -127,8 +127,8 @@ def test_lstm_sequence_gradient_matches_autodiff_in_float64():
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_fused_lstm_trains_under_xla_and_serializes():
-    keras.utils.set_random_seed(0)
+def test_fused_lstm_trains_under_xla_and_serializes(set_seed):
+    set_seed(0)
     inputs = keras.Input((8, 2))
     x = FusedLSTM(5, return_sequences=True)(inputs)
     model = keras.Model(inputs, keras.layers.Dense(1)(x))

@@ -151,7 +151,7 @@ def test_gradient_equals_analytic(diabetes):
     np.testing.assert_allclose(g_kernel.numpy(), analytic[1:], rtol=1e-4)
 
 
-def test_gradient_descent_reaches_closed_form_cost(diabetes):
+def test_gradient_descent_reaches_closed_form_cost(diabetes, set_seed):
     X, y = diabetes
     X = StandardScaler().fit_transform(X).astype("float32")
     y = y.astype("float32")
@@ -159,7 +159,7 @@ def test_gradient_descent_reaches_closed_form_cost(diabetes):
     fit_normal_equations(closed, X, y)
     closed_cost = np.mean((closed.predict(X, verbose=0)[:, 0] - y) ** 2)
 
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     model = build_linear_regression(10)
     model.compile(optimizer=keras.optimizers.Adam(0.5), loss="mse")
     model.fit(X, y, batch_size=len(X), epochs=600, verbose=0, shuffle=False)

@@ -1,4 +1,3 @@
-import keras
 import numpy as np
 import pytest
 
@@ -18,8 +17,8 @@ def test_classifier_shapes():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_char_rnn_and_stateful_sampling_equals_window_sampling():
-    keras.utils.set_random_seed(0)
+def test_char_rnn_and_stateful_sampling_equals_window_sampling(set_seed):
+    set_seed(0)
     model = build_char_rnn(vocab_size=7, embedding_dim=4, units=8, num_layers=2)
     assert model.output_shape == (None, None, 7)
     sampler = CharSampler(model)
@@ -35,8 +34,8 @@ def test_char_rnn_and_stateful_sampling_equals_window_sampling():
         sampler.generate([], 3)
 
 
-def test_log_likelihood_carries_the_state_over_chunks():
-    keras.utils.set_random_seed(1)
+def test_log_likelihood_carries_the_state_over_chunks(set_seed):
+    set_seed(1)
     model = build_char_rnn(vocab_size=6, embedding_dim=4, units=8, num_layers=2)
     sampler = CharSampler(model)
     ids = np.random.default_rng(0).integers(0, 6, 50).astype("int32")

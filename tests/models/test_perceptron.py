@@ -63,12 +63,12 @@ def test_hand_written_backprop_equals_gradient_tape(n_features, hidden, outputs)
         np.testing.assert_allclose(g.numpy(), expected[w.name], rtol=1e-6, atol=1e-12)
 
 
-def test_learns_xor():
+def test_learns_xor(set_seed):
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "float32")
     y = np.array([[0], [1], [1], [0]], "float32")
     # Two tanh units can also settle in XOR's well-known local minimum
     # (output 0.5 on two corners); with this seed they find the solution.
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     model = build_perceptron(2, hidden_units=2)
     model.compile(optimizer=keras.optimizers.Adam(0.1), loss="binary_crossentropy")
     model.fit(x, y, epochs=300, batch_size=4, verbose=0)
@@ -77,14 +77,14 @@ def test_learns_xor():
     assert np.max(np.abs(pred - y)) < 0.05
 
 
-def test_breast_cancer_accuracy():
+def test_breast_cancer_accuracy(set_seed):
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, random_state=0, stratify=y
     )
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    keras.utils.set_random_seed(0)
+    set_seed(0)
     model = build_perceptron(X.shape[1], hidden_units=2)
     model.compile(
         optimizer=keras.optimizers.Adam(0.01),
