@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from tfzoo.estimators._base import NDInputMixin
 from tfzoo.estimators._supervised import KerasClassifierBase
 from tfzoo.models.small_cnn import build_small_cnn
@@ -20,8 +22,11 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
     ``(1, -1, 1)`` takes every row as a one-row image, whatever its width).
     The shape used is ``image_shape_``; at predict time
     images must have that shape (or be flat with as many values).
-    Pixel values are used as given: scale them (e.g. to [0, 1]) beforehand,
-    as the tfzoo loaders do.
+    ``uint8`` images (pixels 0-255, as images are stored) are divided by
+    255, at ``fit`` and at ``predict``; other dtypes are used as given: scale
+    them (e.g. to [0, 1]) beforehand, as the tfzoo loaders do. One image
+    without its batch axis (``(28, 28)`` to a model of 28x28 images) is
+    refused with a message rather than read as 28 rows.
 
     Args:
         image_shape: ``(h, w)`` or ``(h, w, c)`` of flat input rows; one side
@@ -95,6 +100,21 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
 
     _add_channel = True
 
+    def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
+        return super()._fit(_pixels(X), y, sample_weight, epochs, incremental, classes)
+
+    def _validated_for_predict(self, X):
+        if hasattr(X, "shape") and hasattr(self, "sample_shape_"):
+            shape = tuple(X.shape)
+            one = self.sample_shape_
+            if shape == one or (one[-1] == 1 and shape == one[:-1]):
+                raise ValueError(
+                    f"Expected a batch of images of shape (n_samples, {', '.join(map(str, one))}), "
+                    f"got one image of shape {shape}: pass X[np.newaxis] "
+                    f"(X.reshape(1, {', '.join(map(str, shape))})) if it contains a single image."
+                )
+        return super()._validated_for_predict(_pixels(X))
+
     def _resolve_sample_shape(self, seen, n_features):
         if seen is not None:
             return seen
@@ -138,3 +158,10 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
             batch_norm=self.batch_norm,
             dropout=self.dropout,
         )
+
+
+def _pixels(X):
+    """uint8 images (0-255) as float32 in [0, 1]; anything else as given."""
+    if getattr(X, "dtype", None) == np.uint8:
+        return np.asarray(X, dtype=np.float32) / 255.0
+    return X
