@@ -16,9 +16,8 @@ def digits_uint8():
 
 
 def small(**kw):
-    return CNNClassifier(
-        filters=(4, 4, 4), dense_units=16, epochs=3, batch_size=32, random_state=0, **kw
-    )
+    params = dict(filters=(4, 4, 4), dense_units=16, epochs=3, batch_size=32, random_state=0)
+    return CNNClassifier(**{**params, **kw})
 
 
 def test_uint8_pixels_train_as_the_same_images_in_0_1(digits_uint8):
