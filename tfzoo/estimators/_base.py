@@ -12,15 +12,17 @@ makes a one-row ``predict`` take about a millisecond instead of building a
 from __future__ import annotations
 
 import inspect
-import numbers
+import os
 import random
 import warnings
+from numbers import Integral, Real
 
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -28,12 +30,23 @@ from sklearn.utils.validation import (
 )
 
 from tfzoo.distribute import get_strategy
-from tfzoo.distribute.strategy import is_parameter_server
+from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._tensorboard import TensorBoard
 
 #: Rows per call of the compiled prediction function (bounds peak memory).
 PREDICT_CHUNK_ROWS = 16384
+
+#: Constraints shared by the estimators' parameters (scikit-learn's
+#: ``sklearn.utils._param_validation`` vocabulary, checked by ``_fit_context``).
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+FRACTION = Interval(Real, 0, 1, closed="left")
+OPTIMIZER = [str, keras.optimizers.Optimizer, type]
+STRATEGY = [StrOptions(set(STRATEGY_NAMES)), tf.distribute.Strategy, None]
+RANDOM_STATE = ["random_state", np.random.Generator]
+CALLBACKS = [list, tuple, None]
+PATH = [str, os.PathLike, None]
+VERBOSE = ["verbose", StrOptions({"auto"})]
 
 
 class BaseKerasEstimator(BaseEstimator):
@@ -52,31 +65,30 @@ class BaseKerasEstimator(BaseEstimator):
     def _model_targets(self, y_enc, model):  # pragma: no cover
         raise NotImplementedError
 
-    def _validate_params(self):
-        """Check the common parameters (scikit-learn style errors)."""
-        for name in ("epochs", "n_iter_no_change"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.batch_size is not None and (
-            not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
-        if self.learning_rate is not None and not (
-            isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0
-        ):
-            raise ValueError(
-                f"learning_rate must be None or a positive number, got {self.learning_rate!r}"
-            )
-        if not (
-            isinstance(self.validation_fraction, numbers.Real)
-            and 0.0 <= self.validation_fraction < 1.0
-        ):
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
+    #: The parameters every estimator on this base has; subclasses add theirs.
+    _parameter_constraints: dict = {
+        "epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT, None],
+        "optimizer": OPTIMIZER,
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "loss": [str, callable, None],
+        "validation_fraction": [FRACTION],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [POSITIVE_INT],
+        "callbacks": CALLBACKS,
+        "warm_start": ["boolean"],
+        "random_state": RANDOM_STATE,
+        "verbose": VERBOSE,
+        "strategy": STRATEGY,
+        "tensorboard_dir": PATH,
+    }
+
+    def _check_param_combinations(self):
+        """What ``_parameter_constraints`` cannot say: parameters that exclude each other."""
         if self.early_stopping and self.validation_fraction == 0:
-            raise ValueError("early_stopping=True needs validation_fraction > 0")
+            raise ValueError(
+                "early_stopping=True needs validation_fraction > 0, got validation_fraction=0"
+            )
 
     # ------------------------------------------------------------ utilities
     def _make_optimizer(self):
@@ -131,6 +143,7 @@ class BaseKerasEstimator(BaseEstimator):
         return sample_weight
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Train on ``(X, y)`` for ``epochs`` epochs and return ``self``.
 
@@ -140,7 +153,7 @@ class BaseKerasEstimator(BaseEstimator):
         return self._fit(X, y, sample_weight, epochs=self.epochs, incremental=False)
 
     def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
-        self._validate_params()
+        self._check_param_combinations()
         keep = incremental or (self.warm_start and hasattr(self, "model_"))
         X, y = validate_data(self, X, y, reset=not keep, **self._validate_kwargs())
         sample_weight = self._check_sample_weight(sample_weight, X)

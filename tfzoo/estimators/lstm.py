@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import keras
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from tfzoo.datasets.series import make_windows
 from tfzoo.distribute import get_strategy
-from tfzoo.estimators._base import NDInputMixin
+from tfzoo.estimators._base import (
+    CALLBACKS,
+    FRACTION,
+    OPTIMIZER,
+    PATH,
+    POSITIVE_INT,
+    RANDOM_STATE,
+    STRATEGY,
+    VERBOSE,
+    NDInputMixin,
+)
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
 from tfzoo.estimators._tensorboard import TensorBoard
@@ -21,6 +33,13 @@ from tfzoo.models.lstm import (
     build_lstm_classifier,
     build_lstm_forecaster,
 )
+
+_ENCODER_CONSTRAINTS = {
+    "units": [POSITIVE_INT],
+    "num_layers": [POSITIVE_INT],
+    "dropout": [FRACTION],
+    "bidirectional": ["boolean"],
+}
 
 
 class _SequenceShape(NDInputMixin):
@@ -51,6 +70,13 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         units, num_layers, dropout, bidirectional: the LSTM encoder.
         Other parameters as :class:`tfzoo.KerasRegressor`.
     """
+
+    _parameter_constraints: dict = {
+        **KerasRegressorBase._parameter_constraints,
+        **_ENCODER_CONSTRAINTS,
+        "window": [POSITIVE_INT, None],
+        "horizon": [POSITIVE_INT],
+    }
 
     def __init__(
         self,
@@ -97,12 +123,15 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         self.strategy = strategy
         self.tensorboard_dir = tensorboard_dir
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Fit on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
         X, y = self._windows_if_series(X, y)
         return self._fit(X, y, sample_weight, epochs=self.epochs, incremental=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
+        """One epoch on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
         X, y = self._windows_if_series(X, y)
         return super().partial_fit(X, y, sample_weight)
 
@@ -137,6 +166,11 @@ class LSTMClassifier(_SequenceShape, KerasClassifierBase):
     sequences. Parameters as :class:`LSTMRegressor` (without the series mode)
     plus ``class_weight``.
     """
+
+    _parameter_constraints: dict = {
+        **KerasClassifierBase._parameter_constraints,
+        **_ENCODER_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -225,6 +259,26 @@ class TextGenerator(BaseEstimator):
         >>> gen.score(held_out)   # bits per character (lower is better)
     """
 
+    _parameter_constraints: dict = {
+        "sequence_length": [POSITIVE_INT],
+        "embedding_dim": [POSITIVE_INT],
+        "units": [POSITIVE_INT],
+        "num_layers": [POSITIVE_INT],
+        "dropout": [FRACTION],
+        "epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT],
+        "optimizer": OPTIMIZER,
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "clipnorm": [Interval(Real, 0, None, closed="neither"), None],
+        "validation_fraction": [FRACTION],
+        "callbacks": CALLBACKS,
+        "random_state": RANDOM_STATE,
+        "verbose": VERBOSE,
+        "strategy": STRATEGY,
+        "tensorboard_dir": PATH,
+    }
+
     def __init__(
         self,
         *,
@@ -294,6 +348,7 @@ class TextGenerator(BaseEstimator):
         text = _as_text(text)
         return text[self._split_point(len(text)) - 1 :]
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, text, y=None):
         """Learn ``text`` (a string, or a list of strings joined by newlines)."""
         import tensorflow as tf
@@ -301,10 +356,6 @@ class TextGenerator(BaseEstimator):
         text = _as_text(text)
         if len(text) < 2:
             raise ValueError("TextGenerator needs a text of at least 2 characters")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
         self.vocabulary_ = sorted(set(text))
         self._index = {c: i for i, c in enumerate(self.vocabulary_)}
         ids = self._encode(text)
