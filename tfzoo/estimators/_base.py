@@ -3,9 +3,9 @@
 Subclasses say how targets are encoded, which model to build and which loss
 to use; this base validates data the scikit-learn way, resolves the
 distribution strategy in ``fit``, seeds the fit without leaking global
-state, trains with ``model.fit`` and predicts through one compiled
-``tf.function`` per fitted model (batch dimension ``None``), which is what
-makes a one-row ``predict`` take about a millisecond instead of building a
+state, trains with ``model.fit`` and predicts through one compiled graph
+function per fitted model (batch dimension ``None``, traced in ``fit``), which
+is what makes a one-row ``predict`` take about a millisecond instead of building a
 ``tf.data`` pipeline per call as ``model.predict`` does.
 """
 
@@ -262,11 +262,18 @@ class BaseKerasEstimator(BaseEstimator):
         target = self._prediction_target(model)
         spec = tf.TensorSpec([None, *self._input_shape()], self.predict_dtype)
 
-        @tf.function(input_signature=[spec], reduce_retracing=True)
+        @tf.function(input_signature=[spec])
         def predict_step(x):
             return target(x, training=False)
 
-        return predict_step
+        # Traced here, once per fitted model, and kept as the concrete graph
+        # function: its variables are this model's, so each model needs its own
+        # trace. Traced lazily by the first predict, every fit's trace of the
+        # same Python function counted as a "retracing" in TensorFlow's
+        # frequent-tracing heuristic, which warned after 5 fits (grid searches,
+        # cross-validation). A concrete function takes any batch size and is
+        # never retraced.
+        return predict_step.get_concrete_function()
 
     def _raw_predict(self, X):
         """Model outputs for validated ``X`` as float64 NumPy (chunked)."""

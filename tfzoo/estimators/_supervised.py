@@ -95,10 +95,22 @@ class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch on ``(X, y)``; pass ``classes`` on the first call."""
+        """One epoch on ``(X, y)``; pass ``classes`` on the first call.
+
+        The argument order is scikit-learn's ``SGDClassifier.partial_fit``
+        (``classes`` third). ``classes`` passed again later must be the same
+        labels as on the first call (as scikit-learn's estimators require).
+        """
         first = not hasattr(self, "model_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not first and classes is not None:
+            check_classification_targets(np.asarray(classes))
+            if not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+                raise ValueError(
+                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"partial_fit, was: {self.classes_!r}"
+                )
         return self._fit(X, y, sample_weight, epochs=1, incremental=not first, classes=classes)
 
     # -- outputs
