@@ -29,6 +29,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from tfzoo._validation import make_optimizer
 from tfzoo.distribute import get_strategy
 from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server
 from tfzoo.estimators._seeding import seeded
@@ -92,25 +93,7 @@ class BaseKerasEstimator(BaseEstimator):
 
     # ------------------------------------------------------------ utilities
     def _make_optimizer(self):
-        opt = self.optimizer
-        if isinstance(opt, keras.optimizers.Optimizer):
-            config = opt.get_config()
-            if self.learning_rate is not None:
-                config["learning_rate"] = self.learning_rate
-            return opt.__class__.from_config(config)
-        if isinstance(opt, type) and issubclass(opt, keras.optimizers.Optimizer):
-            kwargs = {} if self.learning_rate is None else {"learning_rate": self.learning_rate}
-            return opt(**kwargs)
-        if isinstance(opt, str):
-            instance = keras.optimizers.get(opt)
-            config = instance.get_config()
-            if self.learning_rate is not None:
-                config["learning_rate"] = self.learning_rate
-            return instance.__class__.from_config(config)
-        raise ValueError(
-            "optimizer must be a name ('adam', 'sgd', ...), a keras optimizer class "
-            f"or instance, got {opt!r}"
-        )
+        return make_optimizer(self.optimizer, self.learning_rate)
 
     def _make_callbacks(self, has_validation):
         # The user's callback objects are used as given (as model.fit would),

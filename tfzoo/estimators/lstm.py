@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from tfzoo._validation import make_optimizer
 from tfzoo.datasets.series import make_windows
 from tfzoo.distribute import get_strategy
 from tfzoo.estimators._base import (
@@ -403,14 +404,7 @@ class TextGenerator(BaseEstimator):
         lr = self.learning_rate
         if self.lr_schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.05)
-        elif self.lr_schedule != "constant":
-            raise ValueError(
-                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
-            )
-        config = {"learning_rate": lr}
-        if self.clipnorm is not None:
-            config["clipnorm"] = self.clipnorm
-        return keras.optimizers.get(self.optimizer).__class__(**config)
+        return make_optimizer(self.optimizer, lr, clipnorm=self.clipnorm)
 
     def _training_windows(self, ids, seed):
         """Windows starting at a random offset each epoch, in a random order.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfzoo._validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="tfzoo")
 class Linear(keras.layers.Layer):
@@ -49,8 +51,7 @@ class Linear(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(units) != units or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
+        units = check_int(units, "units")
         self.units = int(units)
         self.fit_intercept = bool(fit_intercept)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfzoo._validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="tfzoo")
 class RoIAlign(keras.layers.Layer):
@@ -51,8 +53,8 @@ class RoIAlign(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(output_size) < 1 or int(sampling_ratio) < 1:
-            raise ValueError("output_size and sampling_ratio must be positive integers")
+        output_size = check_int(output_size, "output_size")
+        sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
         strides = tuple(int(s) for s in np.atleast_1d(strides))
         for s in strides:
             if s < 1 or s & (s - 1):

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import scipy.linalg
 
+from tfzoo._validation import check_int
 from tfzoo.layers.linear import Linear
 
 #: Eigenvalues of the Jacobi-scaled normal matrix below this fraction of the
@@ -50,8 +51,8 @@ def build_linear_regression(
         >>> model = build_linear_regression(10)
         >>> fit_normal_equations(model, X, y)
     """
-    n_features = _positive_int(n_features, "n_features")
-    n_outputs = _positive_int(n_outputs, "n_outputs")
+    n_features = check_int(n_features, "n_features")
+    n_outputs = check_int(n_outputs, "n_outputs")
     inputs = keras.Input(shape=(n_features,), name="x")
     outputs = Linear(
         n_outputs,
@@ -60,12 +61,6 @@ def build_linear_regression(
         name="linear",
     )(inputs)
     return keras.Model(inputs, outputs, name=name or "linear_regression")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 @dataclasses.dataclass

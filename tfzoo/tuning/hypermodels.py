@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import keras_tuner as kt
 
+from tfzoo._validation import make_optimizer
 from tfzoo.models import (
     build_char_rnn,
     build_embedding_recommender,
@@ -26,7 +27,7 @@ from tfzoo.models import (
 def _optimizer(hp, default_lr, choices=("adam", "sgd"), default="adam"):
     name = hp.Choice("optimizer", list(choices), default=default)
     lr = hp.Float("learning_rate", 1e-4, 1e-1, sampling="log", default=default_lr)
-    return keras.optimizers.get(name).__class__(learning_rate=lr)
+    return make_optimizer(name, lr)
 
 
 class LinearRegressionHyperModel(kt.HyperModel):
