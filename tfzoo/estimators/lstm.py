@@ -24,6 +24,7 @@ from tfzoo.estimators._base import (
     STRATEGY,
     VERBOSE,
     NDInputMixin,
+    build_optimizer,
 )
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
@@ -380,6 +381,7 @@ class TextGenerator(BaseEstimator):
                     self._optimizer(steps * self.epochs),
                     keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 )
+                build_optimizer(model)
             val_ds = None
             if val is not None:
                 val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch)
