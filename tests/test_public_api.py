@@ -97,6 +97,7 @@ EXPECTED = {
         "fit",
         "fit_ps",
         "get_strategy",
+        "install_keras_fixes",
         "logical_devices",
         "ps_strategy",
         "resolve_strategy_spec",

@@ -94,7 +94,7 @@ def test_one_instance_per_image():
         ({"n": 0}, "n must be a positive integer, got 0"),
         ({"n": 2.5}, "n must be a positive integer"),
         ({"n": 2, "image_size": 8}, "image_size must be an integer >= 16, got 8"),
-        ({"n": 2, "max_instances": 0}, "max_instances must be an integer >= 1, got 0"),
+        ({"n": 2, "max_instances": 0}, "max_instances must be a positive integer, got 0"),
         ({"n": 2, "min_area": -1}, "min_area must be >= 0, got -1"),
     ],
 )

@@ -1,5 +1,11 @@
 """The Keras patch stays small, guarded and honest about upstream."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -48,3 +54,66 @@ def test_mirrored_fit_matches_single_device_and_survives_uneven_batches():
     # Keras alone fails here in its symbolic build (AddN shape mismatch).
     _, losses = _fit(strategy, x, y, 7, init)
     assert np.all(np.isfinite(losses))
+
+
+_ORDER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from tfzoo.testing import configure_logical_cpus
+    configure_logical_cpus(2)
+    from keras.src.backend.tensorflow import trainer
+    from tfzoo.distribute import get_strategy, keras_fixes
+    from tfzoo.layers import Linear
+    from tfzoo.testing import run_layer_test
+
+    def state():
+        return {
+            "applied": keras_fixes.is_applied(),
+            "patched": trainer.TensorFlowTrainer._maybe_symbolic_build
+            is keras_fixes._maybe_symbolic_build,
+        }
+
+    steps = {
+        "layer_test": lambda: run_layer_test(
+            Linear, {"units": 2}, input_shape=(4, 3), expected_output_shape=(4, 2)
+        ),
+        "get_strategy": lambda: get_strategy("mirrored"),
+    }
+    seen = []
+    for name in sys.argv[1:]:
+        steps[name]()
+        seen.append(state())
+    print(json.dumps(seen))
+    """
+)
+
+
+@pytest.mark.parametrize("first", ["layer_test", "get_strategy"])
+def test_patch_state_does_not_depend_on_which_comes_first(first):
+    # run_layer_test's MirroredStrategy used to be made without the patch, so a
+    # process that ran it before any get_strategy trained unpatched.
+    second = {"layer_test": "get_strategy", "get_strategy": "layer_test"}[first]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", _ORDER_SCRIPT, first, second],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    states = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = all(keras_fixes.upstream_still_broken().values())
+    assert states == [{"applied": expected, "patched": expected}] * 2
+
+
+def test_install_keras_fixes_is_public_and_idempotent():
+    from keras.src.backend.tensorflow import trainer
+
+    from tfzoo.distribute import install_keras_fixes
+
+    first = install_keras_fixes()
+    patched = trainer.TensorFlowTrainer._maybe_symbolic_build
+    assert install_keras_fixes() is first
+    assert trainer.TensorFlowTrainer._maybe_symbolic_build is patched
+    assert first == all(keras_fixes.upstream_still_broken().values())

@@ -183,11 +183,22 @@ def test_bad_input_errors(blobs):
         ValueError, match="X has 3 features, but PerceptronClassifier is expecting 2"
     ):
         clf.predict(np.ones((4, 3)))
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+    # scikit-learn's own wording (_parameter_constraints checked by _fit_context)
+    with pytest.raises(
+        ValueError,
+        match=r"The 'epochs' parameter of PerceptronClassifier must be an int in the range "
+        r"\[1, inf\)\. Got 0 instead\.",
+    ):
         fast_clf(epochs=0).fit(X, y)
-    with pytest.raises(ValueError, match="strategy must be one of"):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'strategy' parameter of PerceptronClassifier must be a str among .*"
+        r"Got 'gpu-please' instead",
+    ):
         fast_clf(strategy="gpu-please").fit(X, y)
-    with pytest.raises(ValueError, match="solver must be one of"):
+    with pytest.raises(
+        ValueError, match=r"The 'solver' parameter of LinearRegressor must be a str among .*'qr'"
+    ):
         LinearRegressor(solver="qr").fit(X, y)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         fast_clf().partial_fit(X, y)

@@ -4,9 +4,19 @@ and an override takes effect."""
 import inspect
 
 import keras_tuner as kt
+import numpy as np
 import pytest
+from sklearn.datasets import make_blobs
 
-from tfzoo import tuning
+from tfzoo import (
+    CNNClassifier,
+    LinearRegressor,
+    LSTMClassifier,
+    LSTMRegressor,
+    PerceptronClassifier,
+    TextGenerator,
+    tuning,
+)
 from tfzoo.models import (
     MaskRCNN,
     build_char_rnn,
@@ -86,7 +96,7 @@ CASES = {
             "num_layers": 1,
             "dropout": 0.0,
             "optimizer": "adam",
-            "learning_rate": 0.002,
+            "learning_rate": 0.003,
         },
         ("units", 32),
     ),
@@ -131,3 +141,36 @@ def test_defaults_equal_the_builders():
     assert mask_rcnn["fpn_filters"] == _default(build_mask_rcnn, "fpn_filters")
     for k in ("rpn_filters", "fc_units", "mask_filters", "mask_convs", "num_rois"):
         assert mask_rcnn[k] == _default(MaskRCNN.__init__, k), k
+
+
+# Each hypermodel and the estimator that trains the same builder: architecture
+# defaults are the builder's (above), training defaults the estimator's.
+ESTIMATOR_OF = {
+    "linear": LinearRegressor,
+    "perceptron": PerceptronClassifier,
+    "small_cnn": CNNClassifier,
+    "lstm_forecaster": LSTMRegressor,
+    "lstm_classifier": LSTMClassifier,
+    "char_rnn": TextGenerator,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATOR_OF))
+def test_training_defaults_equal_the_estimators(name):
+    hp = kt.HyperParameters()
+    CASES[name][0]().build(hp)
+    estimator = ESTIMATOR_OF[name]
+    for key in ("optimizer", "learning_rate"):
+        assert hp.values[key] == _default(estimator.__init__, key), (name, key)
+
+
+def test_softmax_perceptron_hypermodel_trains_on_integer_labels():
+    X, y = make_blobs(n_samples=90, centers=3, n_features=3, random_state=0)
+    model = tuning.PerceptronHyperModel(3, n_outputs=3, output_activation="softmax").build(
+        kt.HyperParameters()
+    )
+    history = model.fit(X, y, epochs=30, batch_size=30, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    predicted = np.argmax(model.predict(X, verbose=0), axis=1)
+    assert (predicted == y).mean() > 0.6

@@ -57,7 +57,9 @@ def test_tuned_regressor_grid_and_errors():
     assert np.isfinite(tuned.score(X, y))
     with pytest.raises(ValueError, match="does not have"):
         TunedRegressor(LinearRegressor(), {"depth": [1, 2]}).fit(X, y)
-    with pytest.raises(ValueError, match="tuner must be one of"):
+    with pytest.raises(
+        ValueError, match=r"The 'tuner' parameter of TunedRegressor must be a str among .*'hyper'"
+    ):
         TunedRegressor(LinearRegressor(), {"l2": [0.0]}, tuner="hyper").fit(X, y)
     with pytest.raises(ValueError, match="needs min < max"):
         TunedRegressor(LinearRegressor(), {"l2": {"min": 1.0, "max": 0.0}}).fit(X, y)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from tfzoo._validation import check_int
 
 #: code -> (latitude, longitude, congestion 0..1). Real coordinates, made-up congestion.
 AIRPORTS = {
@@ -102,8 +102,7 @@ def make_flights(n=20000, seed=None):
     """
     import pandas as pd
 
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_int(n, "n")
     rng = np.random.default_rng(seed)
     codes = list(AIRPORTS)
     congestion = np.array([AIRPORTS[c][2] for c in codes])

@@ -6,14 +6,10 @@ import numbers
 
 import numpy as np
 
+from tfzoo._validation import check_int
+
 #: Ground-truth genres of the generated movies.
 GENRES = ("action", "comedy", "drama", "horror", "romance", "sci-fi")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _non_negative(value, name):
@@ -68,10 +64,10 @@ def make_ratings(
     """
     import pandas as pd
 
-    n_users = _positive_int(n_users, "n_users")
-    n_items = _positive_int(n_items, "n_items")
-    n_factors = _positive_int(n_factors, "n_factors")
-    ratings_per_user = _positive_int(ratings_per_user, "ratings_per_user")
+    n_users = check_int(n_users, "n_users")
+    n_items = check_int(n_items, "n_items")
+    n_factors = check_int(n_factors, "n_factors")
+    ratings_per_user = check_int(ratings_per_user, "ratings_per_user")
     if n_items < 5:
         raise ValueError(f"n_items must be at least 5 (each user watches 5 or more), got {n_items}")
     popularity_skew = _non_negative(popularity_skew, "popularity_skew")

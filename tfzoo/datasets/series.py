@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfzoo._validation import check_int
+
 
 def make_windows(series, window, horizon=1, target_columns=None, stride=1):
     """Cut a series into ``(window -> next horizon values)`` training pairs.
@@ -25,8 +27,8 @@ def make_windows(series, window, horizon=1, target_columns=None, stride=1):
         arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(f"series must be (T,) or (T, n_features), got shape {arr.shape}")
-    if int(window) != window or window < 1 or int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"window and horizon must be positive integers, got {window}, {horizon}")
+    window = check_int(window, "window")
+    horizon = check_int(horizon, "horizon")
     n = (arr.shape[0] - window - horizon) // stride + 1
     if n < 1:
         raise ValueError(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfzoo._validation import check_int
+
 SHAPE_CLASS_NAMES = ("background", "square", "circle", "triangle")
 
 # Circumradius of a shape as a fraction of the image side, and its floor in pixels.
@@ -94,13 +96,9 @@ def make_shapes(n, image_size=128, max_instances=4, seed=None, min_area=None):
     >>> data["images"].shape, data["masks"].shape
     ((8, 64, 64, 3), (8, 4, 64, 64))
     """
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if isinstance(image_size, bool) or int(image_size) != image_size or image_size < 16:
-        raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
-    if isinstance(max_instances, bool) or int(max_instances) != max_instances or max_instances < 1:
-        raise ValueError(f"max_instances must be an integer >= 1, got {max_instances!r}")
-    n, size, m = int(n), int(image_size), int(max_instances)
+    n = check_int(n, "n")
+    size = check_int(image_size, "image_size", minimum=16)
+    m = check_int(max_instances, "max_instances")
     if min_area is None:
         min_area = max(4, size * size // 256)
     elif min_area < 0:

@@ -5,6 +5,7 @@ from tfzoo.distribute.parameter_server import fit_ps, ps_strategy, serve
 from tfzoo.distribute.placement import StagedModel, logical_devices
 from tfzoo.distribute.strategy import (
     get_strategy,
+    install_keras_fixes,
     resolve_strategy_spec,
     tf_config_workers,
     tpu_address,
@@ -17,6 +18,7 @@ __all__ = [
     "fit",
     "fit_ps",
     "get_strategy",
+    "install_keras_fixes",
     "logical_devices",
     "ps_strategy",
     "resolve_strategy_spec",

@@ -16,8 +16,13 @@ Two upstream bugs break ``model.fit`` under ``tf.distribute`` (keras-team/keras#
    ``strategy.reduce("MEAN", v, axis=0)``, which fails for the scalar loss
    and metrics; scalars need ``axis=None``.
 
-:func:`apply` installs both fixes once, only on Keras versions where the
-original code is the code checked here (``KERAS_RANGE``); the test
+:func:`install` (public as :func:`tfzoo.distribute.install_keras_fixes`)
+installs both fixes once per process, only on Keras versions where the
+original code is the code checked here (``KERAS_RANGE``) and only while that
+code still contains the lines the fixes replace (:func:`upstream_still_broken`).
+Every tfzoo path to a non-default strategy calls it (``get_strategy``,
+``mirrored_strategy`` and with it ``tfzoo.testing.run_layer_test``), so the
+patch state does not depend on which of them a process uses first. The test
 ``tests/distribute/test_keras_fixes.py`` fails loudly when upstream changes
 that code, so the fix is re-examined rather than silently applied.
 
@@ -118,8 +123,12 @@ def steps_per_execution(strategy, requested):
     return requested
 
 
-def apply():
-    """Install the fixes (idempotent). Returns True when they are in place."""
+def install():
+    """Install the fixes once (idempotent). Returns True when they are in place.
+
+    Nothing is patched outside ``KERAS_RANGE`` (a ``RuntimeWarning`` says so)
+    or when the upstream code no longer has the lines the fixes replace.
+    """
     global _applied
     if _applied:
         return True
@@ -133,6 +142,15 @@ def apply():
             stacklevel=2,
         )
         return False
+    broken = upstream_still_broken()
+    if not all(broken.values()):
+        warnings.warn(
+            f"Keras {keras.__version__} no longer has the code tfzoo's distribution fixes "
+            f"replace ({broken}); not applied.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
     _original["_maybe_symbolic_build"] = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
     _original["reduce_per_replica"] = tf_trainer.reduce_per_replica
     tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
@@ -141,5 +159,10 @@ def apply():
     return True
 
 
+#: The former name of :func:`install`.
+apply = install
+
+
 def is_applied():
+    """Whether the fixes are installed in this process."""
     return _applied

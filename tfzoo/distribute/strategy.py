@@ -109,8 +109,9 @@ def get_strategy(spec="auto"):
             :func:`tfzoo.distribute.fit_ps`), ``"tpu"``, or a
             ``tf.distribute.Strategy``, returned as is.
 
-    For any strategy but the default, tfzoo's fixes for Keras's distributed
-    ``fit`` are installed (:mod:`tfzoo.distribute.keras_fixes`).
+    For any strategy but the default (a strategy passed in included), tfzoo's
+    fixes for Keras's distributed ``fit`` are installed
+    (:func:`tfzoo.distribute.install_keras_fixes`).
     Strategies are created once per process and reused: TensorFlow allows one
     multi-worker strategy per process, and two ``MirroredStrategy`` objects
     over the same devices collide in its collective ops.
@@ -120,14 +121,14 @@ def get_strategy(spec="auto"):
         RuntimeError: ``"tpu"`` where no TPU can be reached (at once, no waiting).
     """
     if isinstance(spec, tf.distribute.Strategy):
+        if spec is not tf.distribute.get_strategy():
+            install_keras_fixes()
         return spec
     name, reason = resolve_strategy_spec(spec)
     logger.info("strategy=%r -> %s (%s)", spec, name, reason)
     if name == "default":
         return tf.distribute.get_strategy()
-    from tfzoo.distribute import keras_fixes
-
-    keras_fixes.apply()  # Keras 3 fit under Mirrored/MultiWorker strategies
+    install_keras_fixes()  # Keras 3 fit under Mirrored/MultiWorker strategies
     if name == "mirrored":
         return mirrored_strategy(_local_devices())
     if name == "multiworker":
@@ -156,6 +157,21 @@ def get_strategy(spec="auto"):
     return _tpu_strategy(address)
 
 
+def install_keras_fixes():
+    """Install tfzoo's fixes for Keras's ``fit`` under ``tf.distribute`` (idempotent).
+
+    ``get_strategy`` (for any strategy but the default) and
+    :func:`tfzoo.testing.run_layer_test` call it; call it yourself before
+    training a Keras model under a strategy you created without tfzoo. It
+    patches Keras once per process, only on the Keras versions whose code the
+    fixes were written against and only while that code is still broken
+    (:mod:`tfzoo.distribute.keras_fixes`). Returns whether the fixes are in place.
+    """
+    from tfzoo.distribute import keras_fixes
+
+    return keras_fixes.install()
+
+
 def is_parameter_server(strategy):
     """Whether ``strategy`` is a ``ParameterServerStrategy`` (Keras's ``fit`` refuses those)."""
     return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
@@ -175,11 +191,13 @@ def mirrored_strategy(devices):
     # training with the second then fails with "Shape mismatch in the
     # collective instance" (TF 2.21, logical CPUs). Reusing one avoids it and
     # keeps clone()+fit() in grid searches working.
+    install_keras_fixes()
     return tf.distribute.MirroredStrategy(list(devices))
 
 
 @functools.cache
 def _multiworker_strategy():
+    install_keras_fixes()
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 

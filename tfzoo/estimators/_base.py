@@ -3,36 +3,50 @@
 Subclasses say how targets are encoded, which model to build and which loss
 to use; this base validates data the scikit-learn way, resolves the
 distribution strategy in ``fit``, seeds the fit without leaking global
-state, trains with ``model.fit`` and predicts through one compiled
-``tf.function`` per fitted model (batch dimension ``None``), which is what
-makes a one-row ``predict`` take about a millisecond instead of building a
+state, trains with ``model.fit`` and predicts through one compiled graph
+function per fitted model (batch dimension ``None``, traced in ``fit``), which
+is what makes a one-row ``predict`` take about a millisecond instead of building a
 ``tf.data`` pipeline per call as ``model.predict`` does.
 """
 
 from __future__ import annotations
 
 import inspect
-import numbers
+import os
 import random
+from numbers import Integral, Real
 
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
+from tfzoo._validation import make_optimizer
 from tfzoo.distribute import get_strategy, keras_fixes
-from tfzoo.distribute.strategy import is_parameter_server
+from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._tensorboard import TensorBoard
 
 #: Rows per call of the compiled prediction function (bounds peak memory).
 PREDICT_CHUNK_ROWS = 16384
+
+#: Constraints shared by the estimators' parameters (scikit-learn's
+#: ``sklearn.utils._param_validation`` vocabulary, checked by ``_fit_context``).
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+FRACTION = Interval(Real, 0, 1, closed="left")
+OPTIMIZER = [str, keras.optimizers.Optimizer, type]
+STRATEGY = [StrOptions(set(STRATEGY_NAMES)), tf.distribute.Strategy, None]
+RANDOM_STATE = ["random_state", np.random.Generator]
+CALLBACKS = [list, tuple, None]
+PATH = [str, os.PathLike, None]
+VERBOSE = ["verbose", StrOptions({"auto"})]
 
 
 class BaseKerasEstimator(BaseEstimator):
@@ -51,53 +65,34 @@ class BaseKerasEstimator(BaseEstimator):
     def _model_targets(self, y_enc, model):  # pragma: no cover
         raise NotImplementedError
 
-    def _validate_params(self):
-        """Check the common parameters (scikit-learn style errors)."""
-        for name in ("epochs", "n_iter_no_change"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.batch_size is not None and (
-            not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
-        if self.learning_rate is not None and not (
-            isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0
-        ):
-            raise ValueError(
-                f"learning_rate must be None or a positive number, got {self.learning_rate!r}"
-            )
-        if not (
-            isinstance(self.validation_fraction, numbers.Real)
-            and 0.0 <= self.validation_fraction < 1.0
-        ):
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
+    #: The parameters every estimator on this base has; subclasses add theirs.
+    _parameter_constraints: dict = {
+        "epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT, None],
+        "optimizer": OPTIMIZER,
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "loss": [str, callable, None],
+        "validation_fraction": [FRACTION],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [POSITIVE_INT],
+        "callbacks": CALLBACKS,
+        "warm_start": ["boolean"],
+        "random_state": RANDOM_STATE,
+        "verbose": VERBOSE,
+        "strategy": STRATEGY,
+        "tensorboard_dir": PATH,
+    }
+
+    def _check_param_combinations(self):
+        """What ``_parameter_constraints`` cannot say: parameters that exclude each other."""
         if self.early_stopping and self.validation_fraction == 0:
-            raise ValueError("early_stopping=True needs validation_fraction > 0")
+            raise ValueError(
+                "early_stopping=True needs validation_fraction > 0, got validation_fraction=0"
+            )
 
     # ------------------------------------------------------------ utilities
     def _make_optimizer(self):
-        opt = self.optimizer
-        if isinstance(opt, keras.optimizers.Optimizer):
-            config = opt.get_config()
-            if self.learning_rate is not None:
-                config["learning_rate"] = self.learning_rate
-            return opt.__class__.from_config(config)
-        if isinstance(opt, type) and issubclass(opt, keras.optimizers.Optimizer):
-            kwargs = {} if self.learning_rate is None else {"learning_rate": self.learning_rate}
-            return opt(**kwargs)
-        if isinstance(opt, str):
-            instance = keras.optimizers.get(opt)
-            config = instance.get_config()
-            if self.learning_rate is not None:
-                config["learning_rate"] = self.learning_rate
-            return instance.__class__.from_config(config)
-        raise ValueError(
-            "optimizer must be a name ('adam', 'sgd', ...), a keras optimizer class "
-            f"or instance, got {opt!r}"
-        )
+        return make_optimizer(self.optimizer, self.learning_rate)
 
     def _make_callbacks(self, has_validation):
         # The user's callback objects are used as given (as model.fit would),
@@ -132,6 +127,7 @@ class BaseKerasEstimator(BaseEstimator):
         return sample_weight
 
     # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Train on ``(X, y)`` for ``epochs`` epochs and return ``self``.
 
@@ -141,7 +137,7 @@ class BaseKerasEstimator(BaseEstimator):
         return self._fit(X, y, sample_weight, epochs=self.epochs, incremental=False)
 
     def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
-        self._validate_params()
+        self._check_param_combinations()
         keep = incremental or (self.warm_start and hasattr(self, "model_"))
         X, y = validate_data(self, X, y, reset=not keep, **self._validate_kwargs())
         check_float32_range(X, "X")
@@ -172,6 +168,7 @@ class BaseKerasEstimator(BaseEstimator):
                             strategy, getattr(self, "steps_per_execution", 1)
                         ),
                     )
+                    build_optimizer(model)
                 self.model_ = model
                 self.history_ = {}
                 self.n_iter_ = 0
@@ -262,11 +259,18 @@ class BaseKerasEstimator(BaseEstimator):
         target = self._prediction_target(model)
         spec = tf.TensorSpec([None, *self._input_shape()], self.predict_dtype)
 
-        @tf.function(input_signature=[spec], reduce_retracing=True)
+        @tf.function(input_signature=[spec])
         def predict_step(x):
             return target(x, training=False)
 
-        return predict_step
+        # Traced here, once per fitted model, and kept as the concrete graph
+        # function: its variables are this model's, so each model needs its own
+        # trace. Traced lazily by the first predict, every fit's trace of the
+        # same Python function counted as a "retracing" in TensorFlow's
+        # frequent-tracing heuristic, which warned after 5 fits (grid searches,
+        # cross-validation). A concrete function takes any batch size and is
+        # never retraced.
+        return predict_step.get_concrete_function()
 
     def _raw_predict(self, X):
         """Model outputs for validated ``X`` as float64 NumPy (chunked)."""
@@ -366,6 +370,20 @@ def _copy_with_dtype(model, dtype):
         random.setstate(state)
     copy_.set_weights(model.get_weights())
     return copy_
+
+
+def build_optimizer(model):
+    """Create a compiled model's optimizer variables now, outside any ``tf.function``.
+
+    Keras (without a distribution strategy) creates them inside the first
+    traced training step, where TensorFlow wraps each initializer in a
+    ``tf.cond`` whose branch functions stay registered in the eager context
+    for the life of the process: with Adam, 16 functions and about 3 MB per
+    fit that no ``del`` or ``gc`` gets back (``benchmarks/memory.py``).
+    Call inside the strategy scope the model was compiled in.
+    """
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def make_dataset(X, y, sample_weight, batch_size, shuffle=False, seed=None, global_mean=False):

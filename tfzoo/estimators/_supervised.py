@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit, softmax
-from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 
@@ -19,6 +20,11 @@ class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
     otherwise (sparse categorical cross-entropy). ``predict`` returns the
     original labels (strings stay strings).
     """
+
+    _parameter_constraints: dict = {
+        **BaseKerasEstimator._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
 
     def _validate_kwargs(self):
         return {**super()._validate_kwargs(), "multi_output": False}
@@ -87,11 +93,24 @@ class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
         weights = compute_sample_weight(class_weight, self.classes_[y_idx])
         return weights if sample_weight is None else weights * sample_weight
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch on ``(X, y)``; pass ``classes`` on the first call."""
+        """One epoch on ``(X, y)``; pass ``classes`` on the first call.
+
+        The argument order is scikit-learn's ``SGDClassifier.partial_fit``
+        (``classes`` third). ``classes`` passed again later must be the same
+        labels as on the first call (as scikit-learn's estimators require).
+        """
         first = not hasattr(self, "model_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not first and classes is not None:
+            check_classification_targets(np.asarray(classes))
+            if not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+                raise ValueError(
+                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"partial_fit, was: {self.classes_!r}"
+                )
         return self._fit(X, y, sample_weight, epochs=1, incremental=not first, classes=classes)
 
     # -- outputs
@@ -183,6 +202,7 @@ class KerasRegressorBase(RegressorMixin, BaseKerasEstimator):
     def _default_loss(self, model):
         return "mse"
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch on ``(X, y)`` (builds the model on the first call)."""
         first = not hasattr(self, "model_")

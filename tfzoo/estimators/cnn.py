@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from tfzoo.estimators._base import NDInputMixin
 from tfzoo.estimators._supervised import KerasClassifierBase
@@ -46,6 +48,18 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         image_shape_: ``(h, w, c)`` the model was built for (also ``sample_shape_``).
         n_features_in_: values per image (``h*w*c``).
     """
+
+    _parameter_constraints: dict = {
+        **KerasClassifierBase._parameter_constraints,
+        "image_shape": ["array-like", None],
+        "filters": ["array-like"],
+        "kernel_sizes": ["array-like"],
+        "strides": ["array-like"],
+        "dense_units": [Interval(Integral, 1, None, closed="left")],
+        "batch_norm": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "steps_per_execution": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(
         self,

@@ -53,6 +53,9 @@ class _BuilderMixin:
         return model
 
 
+_BUILDER_CONSTRAINTS = {"model": [callable, None], "model_kwargs": [dict, None]}
+
+
 class KerasClassifier(_BuilderMixin, KerasClassifierBase):
     """A scikit-learn classifier around any Keras model builder.
 
@@ -83,6 +86,11 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
         ...                       model_kwargs={"hidden_units": 8})
         >>> GridSearchCV(clf, {"model__hidden_units": [4, 8]}).fit(X, y)
     """
+
+    _parameter_constraints: dict = {
+        **KerasClassifierBase._parameter_constraints,
+        **_BUILDER_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -131,6 +139,11 @@ class KerasRegressor(_BuilderMixin, KerasRegressorBase):
     ``y``). Parameters as :class:`KerasClassifier`, without ``class_weight``;
     ``loss=None`` means mean squared error.
     """
+
+    _parameter_constraints: dict = {
+        **KerasRegressorBase._parameter_constraints,
+        **_BUILDER_CONSTRAINTS,
+    }
 
     def __init__(
         self,

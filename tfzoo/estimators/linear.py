@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import keras
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from tfzoo.distribute import get_strategy
@@ -40,6 +42,13 @@ class LinearRegressor(KerasRegressorBase):
         rank_: numerical rank of the centred normal matrix (normal equations).
         model_: the fitted Keras model (its Linear layer holds θ).
     """
+
+    _parameter_constraints: dict = {
+        **{k: v for k, v in KerasRegressorBase._parameter_constraints.items() if k != "loss"},
+        "solver": [StrOptions(set(SOLVERS))],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -82,13 +91,6 @@ class LinearRegressor(KerasRegressorBase):
     def loss(self):
         return "mse"
 
-    def _validate_params(self):
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if not (np.isscalar(self.l2) and np.isfinite(self.l2) and self.l2 >= 0):
-            raise ValueError(f"l2 must be a non-negative number, got {self.l2!r}")
-        super()._validate_params()
-
     def _build_keras_model(self, n_features, n_outputs, meta):
         regularizer = None
         if self.solver == "gd" and self.l2 > 0:
@@ -116,7 +118,7 @@ class LinearRegressor(KerasRegressorBase):
             super()._fit(X, y, sample_weight, epochs, incremental)
             self._set_coef_from_model()
             return self
-        self._validate_params()
+        self._check_param_combinations()
         keep = incremental and hasattr(self, "model_")
         X, y = validate_data(self, X, y, reset=not keep, **self._validate_kwargs())
         sample_weight = self._check_sample_weight(sample_weight, X)

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import math
 import numbers
+from numbers import Real
 
 import keras
 import numpy as np
 import scipy.sparse
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from tfzoo._validation import make_optimizer
 from tfzoo.datasets.series import make_windows
 from tfzoo.distribute import get_strategy
-from tfzoo.estimators._base import NDInputMixin
+from tfzoo.estimators._base import (
+    CALLBACKS,
+    FRACTION,
+    OPTIMIZER,
+    PATH,
+    POSITIVE_INT,
+    RANDOM_STATE,
+    STRATEGY,
+    VERBOSE,
+    NDInputMixin,
+    build_optimizer,
+)
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
 from tfzoo.estimators._tensorboard import TensorBoard
@@ -23,6 +37,13 @@ from tfzoo.models.lstm import (
     build_lstm_classifier,
     build_lstm_forecaster,
 )
+
+_ENCODER_CONSTRAINTS = {
+    "units": [POSITIVE_INT],
+    "num_layers": [POSITIVE_INT],
+    "dropout": [FRACTION],
+    "bidirectional": ["boolean"],
+}
 
 
 class _SequenceShape(NDInputMixin):
@@ -75,6 +96,14 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         target_mean_, target_scale_: per target column (likewise).
     """
 
+    _parameter_constraints: dict = {
+        **KerasRegressorBase._parameter_constraints,
+        **_ENCODER_CONSTRAINTS,
+        "window": [POSITIVE_INT, None],
+        "horizon": [POSITIVE_INT],
+        "standardize": ["boolean"],
+    }
+
     def __init__(
         self,
         *,
@@ -122,6 +151,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         self.strategy = strategy
         self.tensorboard_dir = tensorboard_dir
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Fit on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
         series = X if y is None else None
@@ -138,7 +168,9 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         self._remember_series(series)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
+        """One epoch on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
         series = X if y is None else None
         X, y = self._windows_if_series(X, y)
         if not hasattr(self, "model_"):
@@ -347,6 +379,11 @@ class LSTMClassifier(_SequenceShape, KerasClassifierBase):
     plus ``class_weight``.
     """
 
+    _parameter_constraints: dict = {
+        **KerasClassifierBase._parameter_constraints,
+        **_ENCODER_CONSTRAINTS,
+    }
+
     def __init__(
         self,
         *,
@@ -434,6 +471,26 @@ class TextGenerator(BaseEstimator):
         >>> gen.bits_per_character(held_out)   # lower is better; score() is its negative
     """
 
+    _parameter_constraints: dict = {
+        "sequence_length": [POSITIVE_INT],
+        "embedding_dim": [POSITIVE_INT],
+        "units": [POSITIVE_INT],
+        "num_layers": [POSITIVE_INT],
+        "dropout": [FRACTION],
+        "epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT],
+        "optimizer": OPTIMIZER,
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
+        "clipnorm": [Interval(Real, 0, None, closed="neither"), None],
+        "validation_fraction": [FRACTION],
+        "callbacks": CALLBACKS,
+        "random_state": RANDOM_STATE,
+        "verbose": VERBOSE,
+        "strategy": STRATEGY,
+        "tensorboard_dir": PATH,
+    }
+
     def __init__(
         self,
         *,
@@ -516,6 +573,7 @@ class TextGenerator(BaseEstimator):
         text = _as_text(text)
         return text[self._split_point(len(text)) - 1 :]
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, text, y=None):
         """Learn ``text`` (a string, or a list of strings joined by newlines).
 
@@ -529,14 +587,6 @@ class TextGenerator(BaseEstimator):
         import tensorflow as tf
 
         text = _as_text(text)
-        for name in ("sequence_length", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
         needed = self._min_length()
         if len(text) < needed:
             n = self.sequence_length
@@ -578,6 +628,7 @@ class TextGenerator(BaseEstimator):
                     self._optimizer(steps * self.epochs),
                     keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 )
+                build_optimizer(model)
             val_ds = None
             if val is not None:
                 val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch)
@@ -602,14 +653,7 @@ class TextGenerator(BaseEstimator):
         lr = self.learning_rate
         if self.lr_schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.05)
-        elif self.lr_schedule != "constant":
-            raise ValueError(
-                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
-            )
-        config = {"learning_rate": lr}
-        if self.clipnorm is not None:
-            config["clipnorm"] = self.clipnorm
-        return keras.optimizers.get(self.optimizer).__class__(**config)
+        return make_optimizer(self.optimizer, lr, clipnorm=self.clipnorm)
 
     def _training_windows(self, ids, seed):
         """Windows starting at a random offset each epoch, in a random order.

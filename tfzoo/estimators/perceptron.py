@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
 from tfzoo.estimators._supervised import KerasRegressorBase, LogitClassifierBase
 from tfzoo.models.perceptron import build_perceptron
 
@@ -24,6 +28,12 @@ class PerceptronClassifier(LogitClassifierBase):
     Example:
         >>> make_pipeline(StandardScaler(), PerceptronClassifier(random_state=0)).fit(X, y)
     """
+
+    _parameter_constraints: dict = {
+        **LogitClassifierBase._parameter_constraints,
+        "hidden_units": [Interval(Integral, 1, None, closed="left")],
+        "hidden_activation": [str, callable],
+    }
 
     def __init__(
         self,
@@ -87,6 +97,13 @@ class PerceptronRegressor(KerasRegressorBase):
         output_activation: output activation (``"linear"``).
         Other parameters as :class:`tfzoo.KerasRegressor`.
     """
+
+    _parameter_constraints: dict = {
+        **KerasRegressorBase._parameter_constraints,
+        "hidden_units": [Interval(Integral, 1, None, closed="left")],
+        "hidden_activation": [str, callable],
+        "output_activation": [str, callable],
+    }
 
     def __init__(
         self,

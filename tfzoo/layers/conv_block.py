@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 
 
 @serializable
@@ -50,8 +51,7 @@ class ConvBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(filters) != filters or filters < 1:
-            raise ValueError(f"filters must be a positive integer, got {filters!r}")
+        filters = check_int(filters, "filters")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.filters = int(filters)

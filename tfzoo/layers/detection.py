@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 from tfzoo.layers import box_ops
 
 
@@ -109,8 +110,8 @@ class RPNHead(keras.layers.Layer):
 
     def __init__(self, num_anchors=3, filters=64, **kwargs):
         super().__init__(**kwargs)
-        if int(num_anchors) < 1 or int(filters) < 1:
-            raise ValueError("num_anchors and filters must be positive integers")
+        num_anchors = check_int(num_anchors, "num_anchors")
+        filters = check_int(filters, "filters")
         self.num_anchors = int(num_anchors)
         self.filters = int(filters)
         self.conv = keras.layers.Conv2D(
@@ -243,8 +244,7 @@ class BoxHead(keras.layers.Layer):
 
     def __init__(self, num_classes, fc_units=256, num_fc=2, **kwargs):
         super().__init__(**kwargs)
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        num_classes = check_int(num_classes, "num_classes")
         self.num_classes = int(num_classes)
         self.fc_units = int(fc_units)
         self.num_fc = int(num_fc)
@@ -310,8 +310,7 @@ class MaskRCNNHead(keras.layers.Layer):
 
     def __init__(self, num_classes, filters=64, num_convs=2, **kwargs):
         super().__init__(**kwargs)
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        num_classes = check_int(num_classes, "num_classes")
         self.num_classes = int(num_classes)
         self.filters = int(filters)
         self.num_convs = int(num_convs)

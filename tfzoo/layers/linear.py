@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 
 
 @serializable
@@ -52,8 +53,7 @@ class Linear(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(units) != units or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
+        units = check_int(units, "units")
         self.units = int(units)
         self.fit_intercept = bool(fit_intercept)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

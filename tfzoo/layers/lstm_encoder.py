@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 from tfzoo.layers.fused_lstm import FusedLSTM
 
 
@@ -47,9 +48,8 @@ class LSTMEncoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (("units", units), ("num_layers", num_layers)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        units = check_int(units, "units")
+        num_layers = check_int(num_layers, "num_layers")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.units = int(units)

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 
 
 @serializable
@@ -61,13 +62,9 @@ class MatrixFactorization(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("n_users", n_users),
-            ("n_items", n_items),
-            ("embedding_dim", embedding_dim),
-        ):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        n_users = check_int(n_users, "n_users")
+        n_items = check_int(n_items, "n_items")
+        embedding_dim = check_int(embedding_dim, "embedding_dim")
         self.n_users = int(n_users)
         self.n_items = int(n_items)
         self.embedding_dim = int(embedding_dim)

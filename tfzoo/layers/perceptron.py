@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 
 
 @serializable
@@ -50,9 +51,8 @@ class Perceptron(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (("hidden_units", hidden_units), ("units", units)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        hidden_units = check_int(hidden_units, "hidden_units")
+        units = check_int(units, "units")
         self.hidden_units = int(hidden_units)
         self.units = int(units)
         self.hidden_activation = keras.activations.get(hidden_activation)

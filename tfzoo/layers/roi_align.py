@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 
 
 @serializable
@@ -53,8 +54,8 @@ class RoIAlign(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(output_size) < 1 or int(sampling_ratio) < 1:
-            raise ValueError("output_size and sampling_ratio must be positive integers")
+        output_size = check_int(output_size, "output_size")
+        sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
         strides = tuple(int(s) for s in np.atleast_1d(strides))
         for s in strides:
             if s < 1 or s & (s - 1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from tfzoo._validation import check_int
 from tfzoo.layers.linear import Linear
 from tfzoo.solvers.normal_equations import (  # noqa: F401 - public names kept here too
     NormalEquationsSolution,
@@ -48,8 +49,8 @@ def build_linear_regression(
         >>> model = build_linear_regression(10)
         >>> fit_normal_equations(model, X, y)
     """
-    n_features = _positive_int(n_features, "n_features")
-    n_outputs = _positive_int(n_outputs, "n_outputs")
+    n_features = check_int(n_features, "n_features")
+    n_outputs = check_int(n_outputs, "n_outputs")
     inputs = keras.Input(shape=(n_features,), name="x", dtype=dtype)
     outputs = Linear(
         n_outputs,
@@ -59,12 +60,6 @@ def build_linear_regression(
         dtype=dtype,
     )(inputs)
     return keras.Model(inputs, outputs, name=name or "linear_regression")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def fit_normal_equations(model, x, y=None, l2=0.0, strategy=None):

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfzoo._validation import check_int
 from tfzoo.layers.lstm_encoder import LSTMEncoder
-from tfzoo.models.linear_regression import _positive_int
 
 
 def build_lstm_forecaster(
@@ -35,9 +35,9 @@ def build_lstm_forecaster(
         A ``keras.Model`` ``(batch, window, n_features) -> (batch, horizon * n_targets)``;
         output ``j * n_targets + k`` is variable ``k`` at step ``t + 1 + j``.
     """
-    n_features = _positive_int(n_features, "n_features")
-    horizon = _positive_int(horizon, "horizon")
-    n_targets = n_features if n_targets is None else _positive_int(n_targets, "n_targets")
+    n_features = check_int(n_features, "n_features")
+    horizon = check_int(horizon, "horizon")
+    n_targets = n_features if n_targets is None else check_int(n_targets, "n_targets")
     inputs = keras.Input(shape=(window, n_features), name="window")
     x = LSTMEncoder(units, num_layers, dropout, bidirectional, name="encoder")(inputs)
     outputs = keras.layers.Dense(horizon * n_targets, name="forecast")(x)
@@ -59,7 +59,7 @@ def build_lstm_classifier(
     Returns:
         A ``keras.Model`` ``(batch, sequence_length, n_features) -> (batch, num_classes)``.
     """
-    n_features = _positive_int(n_features, "n_features")
+    n_features = check_int(n_features, "n_features")
     if int(num_classes) != num_classes or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     inputs = keras.Input(shape=(sequence_length, n_features), name="sequence")
@@ -86,7 +86,7 @@ def build_char_rnn(
     Returns:
         A ``keras.Model`` ``(batch, steps) int -> (batch, steps, vocab_size)`` logits.
     """
-    vocab_size = _positive_int(vocab_size, "vocab_size")
+    vocab_size = check_int(vocab_size, "vocab_size")
     inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="chars")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
     x = LSTMEncoder(units, num_layers, dropout, return_sequences=True, name="encoder")(x)
@@ -150,8 +150,7 @@ class CharSampler:
         ids = np.asarray(ids, dtype=np.int32).reshape(-1)
         if ids.size < 2:
             raise ValueError("log_likelihood needs at least 2 characters")
-        if int(chunk) != chunk or chunk < 1:
-            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        chunk = check_int(chunk, "chunk")
         states = self.initial_states()
         out = []
         inputs, targets = ids[:-1], ids[1:]

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfzoo._saving import serializable
+from tfzoo._validation import check_int
 from tfzoo.layers import box_ops
 from tfzoo.layers.detection import (
     AnchorGenerator,
@@ -157,8 +158,7 @@ class MaskRCNN(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(num_classes) < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        num_classes = check_int(num_classes, "num_classes")
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")

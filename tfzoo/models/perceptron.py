@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from tfzoo._validation import check_int
 from tfzoo.layers.perceptron import Perceptron
-from tfzoo.models.linear_regression import _positive_int
 
 
 def build_perceptron(
@@ -36,7 +36,7 @@ def build_perceptron(
         Train it with mean squared error (the seed's cost) or, better for
         classification, binary/categorical cross-entropy.
     """
-    n_features = _positive_int(n_features, "n_features")
+    n_features = check_int(n_features, "n_features")
     inputs = keras.Input(shape=(n_features,), name="x")
     outputs = Perceptron(
         hidden_units=hidden_units,

@@ -6,8 +6,8 @@ import numbers
 
 import keras
 
+from tfzoo._validation import check_int
 from tfzoo.layers.matrix_factorization import MatrixFactorization
-from tfzoo.models.linear_regression import _positive_int
 
 
 def build_embedding_recommender(
@@ -44,9 +44,9 @@ def build_embedding_recommender(
         >>> model.compile("adam", "mse")
         >>> model.fit(pairs, ratings)  # pairs: (n, 2) user and item ids
     """
-    n_users = _positive_int(n_users, "n_users")
-    n_items = _positive_int(n_items, "n_items")
-    embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+    n_users = check_int(n_users, "n_users")
+    n_items = check_int(n_items, "n_items")
+    embedding_dim = check_int(embedding_dim, "embedding_dim")
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 >= 0:
         raise ValueError(f"l2 must be a non-negative number, got {l2!r}")
     if isinstance(global_bias, bool) or not isinstance(global_bias, numbers.Real):

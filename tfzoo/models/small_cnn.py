@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from tfzoo._validation import check_int
 from tfzoo.layers.conv_block import ConvBlock
 
 #: Weights of the seed's table without biases, layer by layer (5x5x1x16,
@@ -63,8 +64,7 @@ def build_small_cnn(
         )
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    if int(num_classes) != num_classes or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    num_classes = check_int(num_classes, "num_classes", minimum=2)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
     for i, (f, k, s) in enumerate(zip(filters, kernel_sizes, strides), start=1):

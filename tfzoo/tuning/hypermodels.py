@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import keras_tuner as kt
 
+from tfzoo._validation import make_optimizer
 from tfzoo.models import (
     build_char_rnn,
     build_embedding_recommender,
@@ -26,7 +27,7 @@ from tfzoo.models import (
 def _optimizer(hp, default_lr, choices=("adam", "sgd"), default="adam"):
     name = hp.Choice("optimizer", list(choices), default=default)
     lr = hp.Float("learning_rate", 1e-4, 1e-1, sampling="log", default=default_lr)
-    return keras.optimizers.get(name).__class__(learning_rate=lr)
+    return make_optimizer(name, lr)
 
 
 class LinearRegressionHyperModel(kt.HyperModel):
@@ -51,7 +52,12 @@ class LinearRegressionHyperModel(kt.HyperModel):
 
 
 class PerceptronHyperModel(kt.HyperModel):
-    """The perceptron: hidden width and activation, optimizer and learning rate."""
+    """The perceptron: hidden width and activation, optimizer and learning rate.
+
+    The default loss follows the output: binary cross-entropy for a sigmoid,
+    sparse categorical cross-entropy for a softmax (integer labels ``0 …
+    n_outputs-1``, as tfzoo's classifiers feed them), else mean squared error.
+    """
 
     def __init__(self, n_features, n_outputs=1, output_activation="sigmoid", loss=None, **kwargs):
         super().__init__(**kwargs)
@@ -60,7 +66,7 @@ class PerceptronHyperModel(kt.HyperModel):
         self.output_activation = output_activation
         self.loss = loss or {
             "sigmoid": "binary_crossentropy",
-            "softmax": "categorical_crossentropy",
+            "softmax": "sparse_categorical_crossentropy",
         }.get(output_activation, "mse")
 
     def build(self, hp):
@@ -162,7 +168,7 @@ class CharRNNHyperModel(kt.HyperModel):
             sequence_length=self.sequence_length,
         )
         model.compile(
-            _optimizer(hp, 0.002),
+            _optimizer(hp, 0.003),  # TextGenerator's learning rate
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
         return model

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+from numbers import Integral
 
 import keras_tuner as kt
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    RegressorMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.base import is_classifier as _is_classifier
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -61,6 +71,18 @@ def _delegate(method):
 class TunedEstimator(MetaEstimatorMixin, BaseEstimator):
     """Tune ``estimator``'s parameters with a keras-tuner oracle and cross-validation."""
 
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit"])],
+        "search_space": [dict],
+        "tuner": [StrOptions(set(ORACLES))],
+        "max_trials": [Interval(Integral, 1, None, closed="left")],
+        "cv": ["cv_object"],
+        "scoring": [str, callable, None],
+        "random_state": ["random_state", np.random.Generator],
+        "directory": [str, os.PathLike, None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         estimator,
@@ -91,11 +113,10 @@ class TunedEstimator(MetaEstimatorMixin, BaseEstimator):
         seed = None if self.random_state is None else as_seed(self.random_state)
         return cls(int(self.cv), shuffle=True, random_state=seed)
 
+    @_fit_context(prefer_skip_nested_validation=False)  # the estimator validates its own
     def fit(self, X, y, **fit_params):
         """Search, then refit the best parameters on all of ``(X, y)``."""
-        if self.tuner not in ORACLES:
-            raise ValueError(f"tuner must be one of {sorted(ORACLES)}, got {self.tuner!r}")
-        if not isinstance(self.search_space, dict) or not self.search_space:
+        if not self.search_space:
             raise ValueError("search_space must be a non-empty dict {parameter: spec}")
         valid = self.estimator.get_params(deep=True)
         unknown = [k for k in self.search_space if k not in valid and "__" not in k]
