@@ -29,7 +29,10 @@ def test_bad_texts_are_named(text, kind, message):
 @pytest.mark.parametrize("name", ["sequence_length", "epochs"])
 @pytest.mark.parametrize("value", [0, -1, 2.5, None])
 def test_sequence_length_and_epochs_must_be_positive_integers(name, value):
-    with pytest.raises(ValueError, match=f"{name} must be a positive integer, got {value!r}"):
+    # scikit-learn's parameter-validation wording (an InvalidParameterError is a ValueError)
+    with pytest.raises(
+        ValueError, match=rf"The '{name}' parameter of TextGenerator must be an int"
+    ):
         TextGenerator(**{**TINY, name: value}).fit("abcde" * 40)
 
 
