@@ -121,7 +121,9 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         if hasattr(X, "shape") and hasattr(self, "sample_shape_"):
             shape = tuple(X.shape)
             one = self.sample_shape_
-            if shape == one or (one[-1] == 1 and shape == one[:-1]):
+            # (h, w) is one image only where it cannot be flat rows of the model's width
+            flat_rows = len(shape) == 2 and shape[1] == self.n_features_in_
+            if shape == one or (one[-1] == 1 and shape == one[:-1] and not flat_rows):
                 raise ValueError(
                     f"Expected a batch of images of shape (n_samples, {', '.join(map(str, one))}), "
                     f"got one image of shape {shape}: pass X[np.newaxis] "
