@@ -54,3 +54,13 @@ def test_char_sampler_window_must_be_positive():
     with pytest.raises(ValueError, match="window must be a positive integer, got 0"):
         sampler.generate([0, 1], 3, method="window", window=0)
     assert len(sampler.generate(np.array([0, 1]), 3, method="window", window=2)) == 3
+
+
+def test_generate_and_score_name_the_characters_never_seen_in_training():
+    gen = TextGenerator(**TINY).fit("abcde" * 40)
+    with pytest.raises(ValueError, match=r"not in the vocabulary: \['X', 'Z'\].*vocabulary_"):
+        gen.generate("aXbZ", 3)
+    with pytest.raises(ValueError, match=r"not in the vocabulary: \['!'\]"):
+        gen.score("abc!abc")
+    greedy = gen.generate("abc", 10, temperature=0)
+    assert greedy == gen.generate("abc", 10, temperature=0, random_state=5)

@@ -28,8 +28,16 @@ def test_char_rnn_and_stateful_sampling_equals_window_sampling(set_seed):
     a = sampler.generate(prompt, 12, temperature=0.7, seed=3, method="stateful")
     b = sampler.generate(prompt, 12, temperature=0.7, seed=3, method="window", window=100)
     assert a == b and len(a) == 12 and all(0 <= t < 7 for t in a)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        sampler.generate(prompt, 3, temperature=0)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        sampler.generate(prompt, 3, temperature=-0.5)
+    # temperature 0 is greedy decoding: every step the argmax, whatever the seed
+    greedy = sampler.generate(prompt, 6, temperature=0, seed=1)
+    assert greedy == sampler.generate(prompt, 6, temperature=0, seed=2)
+    history = list(prompt)
+    for token in greedy:
+        probs = model.predict(np.array([history]), verbose=0)[0, -1]
+        assert token == int(np.argmax(probs))
+        history.append(token)
     with pytest.raises(ValueError, match="at least one character"):
         sampler.generate([], 3)
 

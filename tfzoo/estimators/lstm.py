@@ -533,7 +533,11 @@ class TextGenerator(BaseEstimator):
     def _encode(self, text):
         unknown = sorted(set(text) - set(self._index))
         if unknown:
-            raise ValueError(f"text has characters not in the vocabulary: {unknown[:20]}")
+            raise ValueError(
+                f"text has characters not in the vocabulary: {unknown[:20]} (the model "
+                f"knows the {len(self._index)} characters of vocabulary_ from its training "
+                "text); remove or replace them"
+            )
         return np.fromiter((self._index[c] for c in text), dtype=np.int32, count=len(text))
 
     def _windows(self, ids):

@@ -171,12 +171,13 @@ class CharSampler:
         """``length`` new token ids after ``prompt_ids`` (a non-empty sequence).
 
         ``temperature`` divides the logits: below 1 is more conservative, above
-        1 more surprising. ``seed`` makes the draw reproducible.
+        1 more surprising; 0 is greedy decoding (always the likeliest next
+        token, no draw). ``seed`` makes the draw reproducible.
         """
         if length < 0:
             raise ValueError(f"length must be >= 0, got {length}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0 (0: greedy), got {temperature}")
         if len(prompt_ids) == 0:
             raise ValueError("the prompt must hold at least one character")
         if method not in ("stateful", "window"):
@@ -200,6 +201,8 @@ class CharSampler:
 
 
 def _draw(logits, temperature, rng):
+    if temperature == 0:  # greedy decoding
+        return int(np.argmax(logits))
     scaled = logits.astype(np.float64) / temperature
     p = np.exp(scaled - scaled.max())
     return int(rng.choice(p.shape[0], p=p / p.sum()))
