@@ -10,11 +10,22 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def two_workers(worker, args0, args1):
+    """A script that starts ``worker`` twice (with ``args0`` and ``args1``), waits for
+    both by PID and exits non-zero if either failed."""
+    return (
+        f"{sys.executable} {worker} {args0} & p0=$!; "
+        f"{sys.executable} {worker} {args1} & p1=$!; "
+        "wait $p0; r0=$?; wait $p1; r1=$?; exit $((r0 | r1))"
+    )
 
 
 def namespaces_available():

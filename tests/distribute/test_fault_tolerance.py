@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tests.distribute import ft_worker
 from tests.netns import namespaces_available as _namespaces_available
-from tests.netns import run_in_namespace
+from tests.netns import run_in_namespace, two_workers
 from tfzoo.distribute import BackupAndRestore, task_name
 
 HERE = Path(__file__).resolve().parent
@@ -178,10 +178,8 @@ def test_kill_workers_at_different_epochs_then_restart_the_cluster(tmp_path):
 
     # Phase 2: restart the whole cluster with the same backup folder.
     second = [str(tmp_path / f"run2-w{i}") for i in range(2)]
-    script = (
-        f"{sys.executable} {worker} 23466 23467 0 {backup} {second[0]} & p0=$!; "
-        f"{sys.executable} {worker} 23466 23467 1 {backup} {second[1]} & p1=$!; "
-        "wait $p0; r0=$?; wait $p1; r1=$?; exit $((r0 | r1))"
+    script = two_workers(
+        worker, f"23466 23467 0 {backup} {second[0]}", f"23466 23467 1 {backup} {second[1]}"
     )
     code, log = run_in_namespace(script, timeout=240)
     assert code == 0, log[-4000:]

@@ -5,7 +5,6 @@ inside a namespace this test creates (``unshare -rn`` + ``ip link set lo up``),
 bounded in time; the whole process group is killed by PID if it overruns.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import tensorflow as tf
 
 from tests.distribute import mw_worker
 from tests.netns import namespaces_available as _namespaces_available
-from tests.netns import run_in_namespace
+from tests.netns import run_in_namespace, two_workers
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 300
@@ -26,11 +25,7 @@ def test_two_workers_match_a_single_process(tmp_path):
         pytest.fail("this test needs unshare -rn and ip (util-linux, iproute2)")
     worker = HERE / "mw_worker.py"
     outs = [tmp_path / f"worker{i}.npz" for i in range(2)]
-    script = (
-        f"{sys.executable} {worker} 23456 23457 0 {outs[0]} & p0=$!; "
-        f"{sys.executable} {worker} 23456 23457 1 {outs[1]} & p1=$!; "
-        "wait $p0; r0=$?; wait $p1; r1=$?; exit $((r0 | r1))"
-    )
+    script = two_workers(worker, f"23456 23457 0 {outs[0]}", f"23456 23457 1 {outs[1]}")
     code, log = run_in_namespace(script, TIMEOUT)
     assert code == 0 and all(o.exists() for o in outs), log[-4000:]
     w0, w1 = (np.load(o) for o in outs)

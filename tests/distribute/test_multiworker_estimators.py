@@ -6,7 +6,6 @@ seed and tiny sizes; the workers hold replicas of one model, so their
 predictions must be equal.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 
 from tests.distribute import mw_estimators_worker
 from tests.netns import namespaces_available as _namespaces_available
-from tests.netns import run_in_namespace
+from tests.netns import run_in_namespace, two_workers
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 300
@@ -26,11 +25,7 @@ def test_every_estimator_trains_on_two_workers(tmp_path):
         pytest.fail("this test needs unshare -rn and ip (util-linux, iproute2)")
     worker = HERE / "mw_estimators_worker.py"
     outs = [tmp_path / f"worker{i}.npz" for i in range(2)]
-    script = (
-        f"{sys.executable} {worker} 23476 23477 0 {outs[0]} & p0=$!; "
-        f"{sys.executable} {worker} 23476 23477 1 {outs[1]} & p1=$!; "
-        "wait $p0; r0=$?; wait $p1; r1=$?; exit $((r0 | r1))"
-    )
+    script = two_workers(worker, f"23476 23477 0 {outs[0]}", f"23476 23477 1 {outs[1]}")
     code, log = run_in_namespace(script, TIMEOUT)
     assert code == 0 and all(o.exists() for o in outs), log[-6000:]
     names = [name for name, _, _ in mw_estimators_worker.estimators()]

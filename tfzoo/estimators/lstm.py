@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from numbers import Real
 
 import keras
@@ -13,7 +12,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from tfzoo._validation import make_optimizer
+from tfzoo._validation import check_int, make_optimizer
 from tfzoo.datasets.series import make_windows
 from tfzoo.distribute import get_strategy
 from tfzoo.estimators._base import (
@@ -210,8 +209,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
                 "forecast needs an estimator fitted on a series (fit(series) with window=); "
                 "this one was fitted on (X, y) windows"
             )
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        steps = check_int(steps, "steps")
         if series is None:
             tail, index, columns = self._series_tail, self._series_index, self._series_columns
         else:

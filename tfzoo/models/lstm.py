@@ -182,8 +182,8 @@ class CharSampler:
             raise ValueError("the prompt must hold at least one character")
         if method not in ("stateful", "window"):
             raise ValueError(f"method must be 'stateful' or 'window', got {method!r}")
-        if method == "window" and (int(window) != window or window < 1):
-            raise ValueError(f"window must be a positive integer, got {window!r}")
+        if method == "window":
+            window = check_int(window, "window")
         rng = np.random.default_rng(seed)
         history = [int(t) for t in prompt_ids]
         out = []
