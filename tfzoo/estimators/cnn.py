@@ -5,12 +5,19 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+import keras
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from tfzoo.estimators._base import NDInputMixin
 from tfzoo.estimators._supervised import KerasClassifierBase
 from tfzoo.models.small_cnn import build_small_cnn
+
+#: ``epochs="auto"`` trains for about this many optimizer steps (at least
+#: ``AUTO_MIN_EPOCHS`` epochs): small data sets get enough updates, large ones
+#: their epochs. Measured on a 2-core CPU (``benchmarks/small_data.py``).
+AUTO_STEPS = 2000
+AUTO_MIN_EPOCHS = 10
 
 
 class CNNClassifier(NDInputMixin, KerasClassifierBase):
@@ -33,8 +40,29 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
     Args:
         image_shape: ``(h, w)`` or ``(h, w, c)`` of flat input rows; one side
             may be ``-1`` (as in ``reshape``), taken from the row's length.
-        filters, kernel_sizes, strides, dense_units, batch_norm, dropout:
-            the builder's architecture (the seed's table by default).
+        filters, kernel_sizes, strides, dense_units, batch_norm: the
+            builder's architecture (the seed's table by default).
+        dropout: dropout rate after the dense layer during training. 0.4 by
+            default: with the step budget below it is what lets small data
+            sets (scikit-learn's digits, a few thousand MNIST images) reach
+            their best accuracy instead of overfitting (0.0 = the seed's
+            network exactly).
+        learning_rate: Adam's learning rate at the start of each ``fit``.
+        lr_schedule: ``"cosine"`` (default): each ``fit`` lowers the learning
+            rate along a half cosine, epoch by epoch, from ``learning_rate``
+            towards 0 over its epochs (a ``warm_start`` refit starts again
+            from ``learning_rate``; ``partial_fit``, one epoch, trains at
+            ``learning_rate``); ``"constant"`` keeps it. An ``optimizer``
+            instance with its own schedule (``learning_rate=None``) is left
+            alone. The annealed end gives the most accurate weights of the run
+            instead of a noisy last step: on MNIST 8,000 / 2,000 test
+            accuracy 0.986-0.987 against 0.981-0.986 at a constant rate.
+        epochs: passes over the data, or ``"auto"`` (default): enough epochs
+            for about 2,000 training steps and at least 10 (``ceil(2000 /
+            steps per epoch)``, steps counted on the training part). 60,000
+            MNIST images at batch 128 get 10 epochs, 8,000 get 32, the 1,347
+            training images of a 75 % split of the digits get 182. ``n_iter_``
+            says how many ran. ``partial_fit`` is always one epoch.
         steps_per_execution: training steps per call of the compiled train
             function (fewer Python round trips; ``benchmarks/throughput.py``);
             1 under ``MultiWorkerMirroredStrategy``, where Keras's multi-step
@@ -59,6 +87,8 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         "batch_norm": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "steps_per_execution": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
     }
 
     def __init__(
@@ -70,12 +100,13 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         strides=(1, 2, 2),
         dense_units=200,
         batch_norm=False,
-        dropout=0.0,
-        epochs=10,
+        dropout=0.4,
+        epochs="auto",
         batch_size=128,
         steps_per_execution=8,
         optimizer="adam",
-        learning_rate=0.002,
+        learning_rate=0.004,
+        lr_schedule="cosine",
         loss=None,
         validation_fraction=0.1,
         early_stopping=False,
@@ -100,6 +131,7 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.loss = loss
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -115,7 +147,24 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
     _add_channel = True
 
     def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
+        if epochs == "auto":
+            epochs = self._auto_epochs(X)
         return super()._fit(_pixels(X), y, sample_weight, epochs, incremental, classes)
+
+    def _make_callbacks(self, has_validation):
+        callbacks = super()._make_callbacks(has_validation)
+        if self.lr_schedule == "cosine":
+            callbacks.insert(1, CosineAnnealing())  # after the divergence guard
+        return callbacks
+
+    def _auto_epochs(self, X):
+        """Epochs of ``epochs="auto"``: about ``AUTO_STEPS`` steps, at least ``AUTO_MIN_EPOCHS``."""
+        n = _num_samples(X)
+        if self.early_stopping and self.validation_fraction > 0:
+            n = max(1, n - math.ceil(n * self.validation_fraction))
+        batch = self.batch_size if self.batch_size is not None else min(200, n)
+        steps_per_epoch = max(1, math.ceil(n / batch))
+        return max(AUTO_MIN_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch))
 
     def _validated_for_predict(self, X):
         if hasattr(X, "shape") and hasattr(self, "sample_shape_"):
@@ -174,6 +223,40 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
             batch_norm=self.batch_norm,
             dropout=self.dropout,
         )
+
+
+class CosineAnnealing(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate to ``lr0 * (1 + cos(pi * epoch / epochs)) / 2``.
+
+    ``lr0`` is the rate when the fit starts (restored when it ends, so the next
+    fit starts from it again); an optimizer whose rate is a schedule is left alone.
+    """
+
+    def on_train_begin(self, logs=None):
+        rate = self.model.optimizer.learning_rate
+        self._active = isinstance(rate, keras.Variable)
+        if self._active:
+            self._start = float(keras.ops.convert_to_numpy(rate))
+            self._epochs = max(1, int(self.params.get("epochs") or 1))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._active:
+            factor = 0.5 * (1.0 + math.cos(math.pi * epoch / self._epochs))
+            self.model.optimizer.learning_rate.assign(self._start * factor)
+
+    def on_train_end(self, logs=None):
+        if self._active:
+            self.model.optimizer.learning_rate.assign(self._start)
+
+
+def _num_samples(X):
+    shape = getattr(X, "shape", None)
+    if shape:  # arrays, DataFrames, sparse matrices
+        return max(1, int(shape[0]))
+    try:
+        return max(1, len(X))
+    except TypeError:  # left to validate_data to refuse with its message
+        return 1
 
 
 def _pixels(X):

@@ -105,7 +105,7 @@ class SmallCNNHyperModel(kt.HyperModel):
             batch_norm=hp.Boolean("batch_norm", default=False),
             dropout=hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.0),
         )
-        model.compile(_optimizer(hp, 0.002), "sparse_categorical_crossentropy", ["accuracy"])
+        model.compile(_optimizer(hp, 0.004), "sparse_categorical_crossentropy", ["accuracy"])
         return model
 
 
