@@ -92,8 +92,11 @@ def test_text_generator_sizes_itself_from_the_text():
         384,
     ]
     text = "the quick brown fox jumps over the lazy dog. " * 30
-    gen = TextGenerator(sequence_length=20, epochs=1, random_state=0).fit(text)
-    assert gen.units_ == 128
+    gen = TextGenerator(sequence_length=20, batch_size=64, random_state=0)
+    # 1,215 training characters: 59 windows of 20, one batch of 59 per epoch
+    assert gen._epochs_for(1215) == 1000
+    assert gen.set_params(epochs=1).fit(text).units_ == 128
+    assert gen.n_iter_ == 1 and len(gen.history_["loss"]) == 1
     assert _lstm_widths(gen.model_) == [128]
     own = TextGenerator(sequence_length=20, epochs=1, units=16, random_state=0).fit(text)
     assert own.units_ == 16

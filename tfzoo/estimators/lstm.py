@@ -462,11 +462,18 @@ class TextGenerator(BaseEstimator):
         units: LSTM width, or ``"auto"`` (default): chosen from the length
             of the text given to ``fit`` (``units_``, see
             :func:`auto_char_rnn_units`): 128 below 100,000 characters, 256
-            below 500,000, 384 from there (tiny Shakespeare's 1.1 MB). A
-            384-wide model on a 40,000-character text overfits and trains 6x
-            slower than a 128-wide one (``benchmarks/small_data.py``).
+            below 500,000, 384 from there (tiny Shakespeare's 1.1 MB). On a
+            40,000-character text a 384-wide model is 7x slower per step than
+            a 128-wide one, and the 128-wide one trained twice the steps
+            reaches the same held-out loss in a third of the time
+            (``benchmarks/small_data.py``).
         embedding_dim, num_layers, dropout: the :func:`build_char_rnn` model.
-        epochs, batch_size, optimizer, learning_rate, lr_schedule, clipnorm,
+        epochs: passes over the text, or ``"auto"`` (default): enough for
+            about 1,000 training steps and at least 10 epochs (tiny
+            Shakespeare: 10; 40,000 characters: 91). ``n_iter_`` is the
+            number that ran. Small texts need the steps: 10 epochs of a
+            40,000-character text are 110 steps, far from trained.
+        batch_size, optimizer, learning_rate, lr_schedule, clipnorm,
         validation_fraction, callbacks, random_state, verbose, strategy,
         tensorboard_dir: training.
 
@@ -482,7 +489,7 @@ class TextGenerator(BaseEstimator):
         "units": [POSITIVE_INT, StrOptions({"auto"})],
         "num_layers": [POSITIVE_INT],
         "dropout": [FRACTION],
-        "epochs": [POSITIVE_INT],
+        "epochs": [POSITIVE_INT, StrOptions({"auto"})],
         "batch_size": [POSITIVE_INT],
         "optimizer": OPTIMIZER,
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -504,7 +511,7 @@ class TextGenerator(BaseEstimator):
         units="auto",
         num_layers=1,
         dropout=0.15,
-        epochs=10,
+        epochs="auto",
         batch_size=32,
         optimizer="adam",
         learning_rate=0.003,
@@ -624,6 +631,7 @@ class TextGenerator(BaseEstimator):
             val = self._windows(ids[split - 1 :])
         strategy = get_strategy(self.strategy)
         with seeded(self.random_state) as seed:
+            self.n_iter_ = self._epochs_for(split)
             train, steps, batch = self._training_windows(ids[:split], seed)
             with strategy.scope():
                 model = build_char_rnn(
@@ -635,7 +643,7 @@ class TextGenerator(BaseEstimator):
                     sequence_length=self.sequence_length,
                 )
                 model.compile(
-                    self._optimizer(steps * self.epochs),
+                    self._optimizer(steps * self.n_iter_),
                     keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 )
                 build_optimizer(model)
@@ -647,7 +655,7 @@ class TextGenerator(BaseEstimator):
                 callbacks.append(TensorBoard(str(self.tensorboard_dir), write_graph=True))
             history = model.fit(
                 train,
-                epochs=self.epochs,
+                epochs=self.n_iter_,
                 steps_per_epoch=steps,
                 validation_data=val_ds,
                 callbacks=callbacks,
@@ -664,6 +672,14 @@ class TextGenerator(BaseEstimator):
         if self.lr_schedule == "cosine":
             lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.05)
         return make_optimizer(self.optimizer, lr, clipnorm=self.clipnorm)
+
+    def _epochs_for(self, n_train):
+        """``epochs``, or for ``"auto"`` about ``TEXT_AUTO_STEPS`` steps and at least 10 epochs."""
+        if self.epochs != "auto":
+            return self.epochs
+        per_epoch = max(1, (n_train - self.sequence_length) // self.sequence_length)
+        steps = max(1, per_epoch // min(self.batch_size, per_epoch))
+        return max(10, math.ceil(TEXT_AUTO_STEPS / steps))
 
     def _training_windows(self, ids, seed):
         """Windows starting at a random offset each epoch, in a random order.
@@ -692,7 +708,7 @@ class TextGenerator(BaseEstimator):
             return tf.data.Dataset.from_tensor_slices(tf.gather(ids_t, starts[:, None] + span))
 
         ds = (
-            tf.data.Dataset.range(self.epochs)
+            tf.data.Dataset.range(self.n_iter_)
             .flat_map(epoch_windows)
             .map(lambda s: (s[:-1], s[1:]), num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch, drop_remainder=True)
@@ -744,6 +760,9 @@ class TextGenerator(BaseEstimator):
         if "model_" in state:
             self._sampler = CharSampler(self.model_)
 
+
+#: ``TextGenerator(epochs="auto")`` trains for about this many steps (at least 10 epochs).
+TEXT_AUTO_STEPS = 1000
 
 #: ``TextGenerator(units="auto")``: (fewest characters, LSTM units), largest first.
 AUTO_UNITS = ((500_000, 384), (100_000, 256), (0, 128))
