@@ -126,6 +126,7 @@ EXPECTED = {
         "make_flights",
         "make_incline_pulley",
         "make_price_series",
+        "make_sales_series",
         "make_ratings",
         "make_seasonal_series",
         "make_shapes",

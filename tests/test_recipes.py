@@ -118,3 +118,13 @@ def test_patient_pathology_tune_smoke(tmp_path):
     assert result["search"] == "keras-tuner, Bayesian"
     assert result["best hidden units"] in (2, 4, 8, 16)
     assert result["test accuracy"] > 0.8, result
+
+
+@pytest.mark.slow
+def test_forecast_recipe_on_raw_scale_sales_beats_persistence_by_20_percent(tmp_path):
+    # issue #14 item 1: a series around 100 with a trend, given raw to the estimator
+    recipe = _load("prices_to_next_price")
+    result = recipe.main(["--data", "sales", "--epochs", "25", "--out", str(tmp_path)])
+    rmse = result["LSTM next-price RMSE"]
+    assert rmse < 0.8 * result["persistence RMSE (tomorrow = today)"], result
+    assert float(result["price level (held-out mean)"]) > 100  # raw scale, not standardised

@@ -5,17 +5,14 @@ import pandas as pd
 import pytest
 
 from tfzoo import LSTMRegressor
-from tfzoo.datasets import make_windows
+from tfzoo.datasets import make_sales_series, make_windows
 
 WINDOW = 30
 
 
 def sales(T=900, seed=0):
     """Daily sales around 100, rising, with a 30-day season: not unit scale."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(T)
-    y = 100 + 0.02 * t + 5 * np.sin(2 * np.pi * t / 30) + rng.normal(0, 1.0, T)
-    return pd.Series(y, index=pd.date_range("2024-01-01", periods=T, freq="D"), name="sales")
+    return make_sales_series(T, seed=seed)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from tfzoo.datasets.series import (
     load_sunspots,
     make_driving_sequences,
     make_price_series,
+    make_sales_series,
     make_seasonal_series,
     make_windows,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "make_flights",
     "make_incline_pulley",
     "make_price_series",
+    "make_sales_series",
     "make_ratings",
     "make_seasonal_series",
     "make_shapes",

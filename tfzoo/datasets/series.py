@@ -63,20 +63,53 @@ def make_seasonal_series(n=2000, period=50, noise=0.1, seed=0):
     )
 
 
-def make_price_series(n=1500, seed=0, start=100.0):
+def make_price_series(n=1500, seed=0, start=100.0, return_components=False):
     """A *synthetic* daily price series (not market data).
 
     Log-price = slow random-walk trend + a 20-day cycle + mean-reverting
-    AR(1) deviations; prices are ``start * exp(log-price)``. Returns ``(n,)``.
+    AR(1) deviations; prices are ``start * exp(log-price)``. Returns ``(n,)``,
+    or with ``return_components=True`` ``(prices, best_next)``, where
+    ``best_next[t]`` is the generator's own expectation of ``prices[t]`` from
+    everything before it (the trend's drift, the known cycle, the AR
+    deviation's reversion): the forecast no model can beat on average, to
+    show how much of "tomorrow = today"'s error is predictable at all (about
+    18%: most of a day's change is noise). ``best_next[0]`` is NaN.
     """
     rng = np.random.default_rng(seed)
     t = np.arange(n)
-    trend = np.cumsum(rng.normal(0.0002, 0.002, n))
+    drift, phi = 0.0002, 0.85
+    trend = np.cumsum(rng.normal(drift, 0.002, n))
     dev = np.zeros(n)
     for i in range(1, n):
-        dev[i] = 0.85 * dev[i - 1] + rng.normal(0, 0.01)
+        dev[i] = phi * dev[i - 1] + rng.normal(0, 0.01)
     cycle = 0.03 * np.sin(2 * np.pi * t / 20)
-    return start * np.exp(trend + cycle + dev)
+    prices = start * np.exp(trend + cycle + dev)
+    if not return_components:
+        return prices
+    # E[exp(z)] of the next log-price z ~ N(m, s²) is exp(m + s²/2)
+    var = 0.002**2 + 0.01**2
+    best = np.full(n, np.nan)
+    best[1:] = start * np.exp(trend[:-1] + drift + cycle[1:] + phi * dev[:-1] + var / 2)
+    return prices, best
+
+
+def make_sales_series(n=900, level=100.0, trend=0.02, period=30, amplitude=5.0, noise=1.0, seed=0):
+    """Daily sales as users have them: around ``level``, rising, with a season.
+
+    ``level + trend * t + amplitude * sin(2 pi t / period) + N(0, noise²)``, as
+    a pandas Series named ``"sales"`` with a daily ``DatetimeIndex`` from
+    2024-01-01: raw scale (not standardised), dates and all. Returns a
+    ``pandas.Series`` of ``n`` days.
+    """
+    import pandas as pd
+
+    n = check_int(n, "n", minimum=2)
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    values = (
+        level + trend * t + amplitude * np.sin(2 * np.pi * t / period) + rng.normal(0, noise, n)
+    )
+    return pd.Series(values, index=pd.date_range("2024-01-01", periods=n, freq="D"), name="sales")
 
 
 def load_sunspots():
