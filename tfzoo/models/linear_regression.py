@@ -36,7 +36,8 @@ def build_linear_regression(
         dtype: dtype of the weights and the computation (default: Keras's
             float type, float32). ``"float64"`` holds a closed-form solution
             without rounding it, which matters for features far from the
-            origin or of extreme scale.
+            origin or of extreme scale. On Keras's JAX backend float64 needs
+            ``JAX_ENABLE_X64=1`` (else JAX keeps float32, with a warning).
 
     Returns:
         A functional ``keras.Model`` from ``(batch, n_features)`` to
