@@ -226,7 +226,7 @@ def _layer_tests():
     }
     found = {}
     for name, (cls, kwargs, shape) in cases.items():
-        found[name] = _error(lambda: run_layer_test(cls, kwargs, input_shape=shape))
+        found[name] = _error(lambda c=cls, k=kwargs, s=shape: run_layer_test(c, k, input_shape=s))
     found["MatrixFactorization"] = _error(
         lambda: run_layer_test(
             layers.MatrixFactorization,
