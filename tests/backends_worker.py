@@ -186,6 +186,7 @@ def _tf_only_errors(backend):
 
     x, y = data("linear_regression")
     checks = {
+        "get_strategy(<unknown object>)": lambda: td.get_strategy(object()),
         "get_strategy('multiworker')": lambda: td.get_strategy("multiworker"),
         "get_strategy('mirrored')": lambda: td.get_strategy("mirrored"),
         "get_strategy('tpu')": lambda: td.get_strategy("tpu"),
@@ -292,6 +293,7 @@ def main(workdir):
         "is_default": isinstance(strategy, td.DefaultStrategy) and scoped is strategy,
         "replicas": strategy.num_replicas_in_sync,
         "passed_through": td.get_strategy(strategy) is strategy,
+        "none_is_auto": td.get_strategy(None) is strategy,
         "steps_per_execution": td.keras_fixes.steps_per_execution(strategy, 4),
         "fixes_installed": td.install_keras_fixes(),
     }

@@ -230,6 +230,8 @@ def get_strategy(spec="auto"):
 def _non_tensorflow_strategy(spec):
     if isinstance(spec, DefaultStrategy):
         return spec
+    if spec is None:
+        spec = "auto"
     if isinstance(spec, str) and spec in STRATEGY_NAMES:
         name, reason = resolve_strategy_spec(spec)
         if name == "default":
