@@ -6,12 +6,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Lets scikit-learn run its array-API input check (NumPy namespace) instead of skipping it.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
+import keras  # noqa: E402
 import pytest  # noqa: E402
 
 from tfzoo.testing import configure_logical_cpus  # noqa: E402
 
-# MirroredStrategy tests need two devices; split the CPU before TF starts.
-LOGICAL_CPUS = configure_logical_cpus(2)
+# MirroredStrategy tests need two devices; split the CPU before TF starts
+# (TensorFlow's backend only: tf.distribute is TensorFlow's).
+LOGICAL_CPUS = configure_logical_cpus(2) if keras.backend.backend() == "tensorflow" else None
 
 
 @pytest.fixture

@@ -93,7 +93,9 @@ EXPECTED = {
     ],
     "tfzoo.distribute": [
         "BackupAndRestore",
+        "DefaultStrategy",
         "StagedModel",
+        "TensorFlowBackendRequired",
         "fit",
         "fit_ps",
         "get_strategy",
@@ -215,12 +217,6 @@ def test_import_sets_nothing_global():
     """
     result = _run(code)
     assert "OK" in result.stdout, result.stderr
-
-
-def test_wrong_keras_backend_is_a_clear_error():
-    result = _run("import tfzoo", env={"KERAS_BACKEND": "jax"})
-    assert result.returncode != 0
-    assert "KERAS_BACKEND" in result.stderr and "tensorflow" in result.stderr
 
 
 def test_import_leaves_onednn_alone_and_recipes_turn_it_on():

@@ -1,9 +1,12 @@
-"""tfzoo: classic model families as Keras 3 layers, builders and estimators."""
+"""tfzoo: classic model families as Keras 3 layers, builders and estimators.
 
-from tfzoo._backend import require_tensorflow, require_tensorflow_backend
+Runs on Keras's TensorFlow, JAX and PyTorch backends (``KERAS_BACKEND``);
+TensorFlow need not be installed on the other two (see ``tfzoo._backend``).
+"""
 
-require_tensorflow()
-require_tensorflow_backend()
+from tfzoo._backend import check_import
+
+check_import()
 
 from tfzoo import (  # noqa: E402
     datasets,

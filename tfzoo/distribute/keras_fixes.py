@@ -34,6 +34,10 @@ placeholder tensor ... with dtype int32" in ``multi_step_on_iterator``, Keras
 3.15, TF 2.21). :func:`steps_per_execution` gives the value to compile with:
 1 under that strategy, where every step waits for a cross-worker all-reduce
 anyway, so running one step per call costs little.
+
+All of this is Keras's TensorFlow trainer: off the TensorFlow backend
+:func:`install` patches nothing and returns ``False``, and TensorFlow is not
+imported.
 """
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ import logging
 import warnings
 
 import keras
-import tensorflow as tf
 from keras.src import tree
-from keras.src.backend.tensorflow import trainer as tf_trainer
+
+from tfzoo._backend import is_tensorflow_backend, require_tensorflow_backend
+from tfzoo._backend import tensorflow as tf
 
 logger = logging.getLogger("tfzoo.distribute")
 
@@ -66,8 +71,17 @@ def keras_version():
     return tuple(int(p) for p in keras.__version__.split(".")[:2])
 
 
+def _tf_trainer():
+    """Keras's TensorFlow trainer module (imports TensorFlow)."""
+    require_tensorflow_backend("tfzoo.distribute.keras_fixes")
+    from keras.src.backend.tensorflow import trainer
+
+    return trainer
+
+
 def upstream_still_broken():
     """Whether the upstream functions still contain the code the fixes replace."""
+    tf_trainer = _tf_trainer()
     sources = {
         "_maybe_symbolic_build": inspect.getsource(
             _original.get(
@@ -97,6 +111,7 @@ def _maybe_symbolic_build(self, iterator=None, data_batch=None):
 
 def _reduce_per_replica(values, strategy, reduction):
     original = _original["reduce_per_replica"]
+    tf_trainer = _tf_trainer()
     if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
         if reduction == "auto" and isinstance(strategy, tf.distribute.TPUStrategy):
             return original(values, strategy, reduction)
@@ -113,6 +128,8 @@ def _reduce_per_replica(values, strategy, reduction):
 
 def steps_per_execution(strategy, requested):
     """``requested``, or 1 under ``MultiWorkerMirroredStrategy`` (see the module docstring)."""
+    if not is_tensorflow_backend():
+        return requested
     if requested > 1 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         logger.info(
             "steps_per_execution=%d -> 1 under MultiWorkerMirroredStrategy "
@@ -127,11 +144,14 @@ def install():
     """Install the fixes once (idempotent). Returns True when they are in place.
 
     Nothing is patched outside ``KERAS_RANGE`` (a ``RuntimeWarning`` says so)
-    or when the upstream code no longer has the lines the fixes replace.
+    or when the upstream code no longer has the lines the fixes replace, nor
+    off the TensorFlow backend (``False``: there is no TensorFlow trainer to mend).
     """
     global _applied
     if _applied:
         return True
+    if not is_tensorflow_backend():
+        return False
     version = keras_version()
     if not (KERAS_RANGE[0] <= version <= KERAS_RANGE[1]):
         warnings.warn(
@@ -151,6 +171,7 @@ def install():
             stacklevel=2,
         )
         return False
+    tf_trainer = _tf_trainer()
     _original["_maybe_symbolic_build"] = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
     _original["reduce_per_replica"] = tf_trainer.reduce_per_replica
     tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build

@@ -11,8 +11,9 @@ scale per column), pass 2 the centred and scaled ``Σuuᵀ`` and ``Σuvᵀ`` wit
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
+from tfzoo._backend import require_tensorflow_backend
+from tfzoo._backend import tensorflow as tf
 from tfzoo.solvers.normal_equations import (
     NormalEquationStats,
     find_linear_layer,
@@ -36,6 +37,7 @@ def distributed_normal_equation_stats(dataset, strategy, n_features, n_outputs, 
     ``dataset`` is a ``tf.data.Dataset`` of *global* batches; the strategy
     splits each batch across its replicas (``experimental_distribute_dataset``).
     """
+    require_tensorflow_backend("fit_normal_equations(..., strategy=...) (tf.distribute)")
     dist = strategy.experimental_distribute_dataset(dataset)
     sum_ = tf.distribute.ReduceOp.SUM
 

@@ -22,17 +22,21 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from tfzoo._backend import require_tensorflow_backend
+from tfzoo._backend import tensorflow as tf
 
 
 def ps_strategy(cluster_resolver=None):
     """``ParameterServerStrategy`` from ``TF_CONFIG`` (or a given resolver)."""
+    require_tensorflow_backend("tfzoo.distribute.ps_strategy (tf.distribute)")
     resolver = cluster_resolver or tf.distribute.cluster_resolver.TFConfigClusterResolver()
     return tf.distribute.experimental.ParameterServerStrategy(resolver)
 
 
 def serve(cluster_resolver=None):
     """Run this process's ``tf.distribute.Server`` (a ps or worker task) until killed."""
+    require_tensorflow_backend("tfzoo.distribute.serve (tf.distribute)")
     resolver = cluster_resolver or tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if resolver.task_type not in ("ps", "worker"):
         raise ValueError(f"serve() is for ps and worker tasks, this is {resolver.task_type!r}")
@@ -95,6 +99,7 @@ def fit_ps(
     another worker, and such a step is counted once (its gradient update
     may have reached the parameter servers twice: at-least-once delivery).
     """
+    require_tensorflow_backend("tfzoo.distribute.fit_ps (tf.distribute)")
     if epoch_timeout is not None and not (
         isinstance(epoch_timeout, numbers.Real) and epoch_timeout > 0
     ):

@@ -13,7 +13,9 @@ ops (one optimizer per stage, built under the stage's device).
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+
+from tfzoo._backend import require_tensorflow_backend
+from tfzoo._backend import tensorflow as tf
 
 
 class StagedModel(keras.Model):
@@ -38,6 +40,7 @@ class StagedModel(keras.Model):
     """
 
     def __init__(self, stages, devices, log_placement=False, **kwargs):
+        require_tensorflow_backend("tfzoo.distribute.StagedModel (tf.device placement)")
         super().__init__(**kwargs)
         if len(stages) != len(devices) or not stages:
             raise ValueError(
@@ -157,4 +160,5 @@ class StagedModel(keras.Model):
 
 def logical_devices(kind="CPU"):
     """Names of the logical devices of one kind (e.g. for :class:`StagedModel`)."""
+    require_tensorflow_backend("tfzoo.distribute.logical_devices")
     return [d.name for d in tf.config.list_logical_devices(kind)]

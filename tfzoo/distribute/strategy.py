@@ -14,10 +14,18 @@
 4. the default strategy.
 
 It logs what it chose and why (logger ``tfzoo.distribute``, level INFO).
+
+``tf.distribute`` is TensorFlow's: on Keras's JAX and PyTorch backends
+``"auto"`` and ``"default"`` give :class:`DefaultStrategy` (one device, the
+backend's default: ``with strategy.scope()`` and ``num_replicas_in_sync``
+work as with TensorFlow's default strategy) and the other names raise
+:class:`tfzoo.distribute.TensorFlowBackendRequired`. TensorFlow is imported
+only on the TensorFlow backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import json
@@ -25,11 +33,56 @@ import logging
 import os
 import warnings
 
-import tensorflow as tf
+from tfzoo._backend import backend as keras_backend
+from tfzoo._backend import is_tensorflow_backend, require_tensorflow_backend
+from tfzoo._backend import tensorflow as tf
 
 logger = logging.getLogger("tfzoo.distribute")
 
 STRATEGY_NAMES = ("auto", "default", "mirrored", "multiworker", "ps", "tpu")
+
+
+class DefaultStrategy:
+    """The default strategy off the TensorFlow backend: one device, no replication.
+
+    What :func:`get_strategy` returns for ``"auto"`` and ``"default"`` on
+    Keras's JAX and PyTorch backends, where ``tf.distribute`` does not apply.
+    Like TensorFlow's default strategy, ``scope()`` changes nothing (variables
+    go to the backend's default device: a GPU or TPU when JAX or PyTorch sees
+    one), ``num_replicas_in_sync`` is 1 and ``run(fn, args)`` calls ``fn``.
+    """
+
+    num_replicas_in_sync = 1
+
+    def __init__(self):
+        self.backend = keras_backend()
+
+    def scope(self):
+        """A context manager that changes nothing (re-entrant)."""
+        return contextlib.nullcontext(self)
+
+    def run(self, fn, args=(), kwargs=None):
+        return fn(*args, **(kwargs or {}))
+
+    def __repr__(self):
+        return f"DefaultStrategy(backend={self.backend!r})"
+
+
+_DEFAULT = {}
+
+
+def _default_strategy():
+    name = keras_backend()
+    if name not in _DEFAULT:
+        _DEFAULT[name] = DefaultStrategy()
+    return _DEFAULT[name]
+
+
+def strategy_types():
+    """The strategy classes :func:`get_strategy` passes through on this backend."""
+    if is_tensorflow_backend():
+        return (tf.distribute.Strategy,)
+    return (DefaultStrategy,)
 
 
 def tpu_address(environ=None, device_glob="/dev/accel*"):
@@ -71,7 +124,11 @@ def tf_config_workers(environ=None):
 
 
 def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/dev/accel*"):
-    """Which strategy ``spec`` means here, without creating it: ``(name, reason)``."""
+    """Which strategy ``spec`` means here, without creating it: ``(name, reason)``.
+
+    Off the TensorFlow backend ``"auto"`` means ``"default"`` (one device);
+    another name is returned as asked (:func:`get_strategy` refuses it there).
+    """
     if spec is None:
         spec = "auto"
     if not isinstance(spec, str) or spec not in STRATEGY_NAMES:
@@ -80,6 +137,11 @@ def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/
         )
     if spec != "auto":
         return spec, f"asked for {spec!r}"
+    if not is_tensorflow_backend():
+        return "default", (
+            f"Keras runs on {keras_backend()!r}: one device, the backend's default "
+            "(tf.distribute strategies are TensorFlow-only)"
+        )
     address, why = tpu_address(environ, device_glob)
     if address is not None:
         return "tpu", why
@@ -99,7 +161,7 @@ def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/
 
 
 def get_strategy(spec="auto"):
-    """Return a ``tf.distribute.Strategy`` for ``spec``.
+    """Return a ``tf.distribute.Strategy`` for ``spec`` (a :class:`DefaultStrategy` off TensorFlow).
 
     Args:
         spec: ``"auto"`` (see the module docstring), ``"default"``,
@@ -116,10 +178,18 @@ def get_strategy(spec="auto"):
     multi-worker strategy per process, and two ``MirroredStrategy`` objects
     over the same devices collide in its collective ops.
 
+    On Keras's JAX and PyTorch backends ``"auto"`` and ``"default"`` (and a
+    :class:`DefaultStrategy`) give the one :class:`DefaultStrategy`; the
+    other names and ``tf.distribute`` strategies need the TensorFlow backend.
+
     Raises:
         ValueError: for an unknown name.
         RuntimeError: ``"tpu"`` where no TPU can be reached (at once, no waiting).
+        TensorFlowBackendRequired: a TensorFlow-only strategy off the TensorFlow
+            backend.
     """
+    if not is_tensorflow_backend():
+        return _non_tensorflow_strategy(spec)
     if isinstance(spec, tf.distribute.Strategy):
         if spec is not tf.distribute.get_strategy():
             install_keras_fixes()
@@ -157,6 +227,23 @@ def get_strategy(spec="auto"):
     return _tpu_strategy(address)
 
 
+def _non_tensorflow_strategy(spec):
+    if isinstance(spec, DefaultStrategy):
+        return spec
+    if spec is None:
+        spec = "auto"
+    if isinstance(spec, str) and spec in STRATEGY_NAMES:
+        name, reason = resolve_strategy_spec(spec)
+        if name == "default":
+            logger.info("strategy=%r -> default (%s)", spec, reason)
+            return _default_strategy()
+        require_tensorflow_backend(f"get_strategy({spec!r}) (tf.distribute)")
+    if type(spec).__module__.partition(".")[0] == "tensorflow":
+        require_tensorflow_backend(f"a {type(spec).__name__} (tf.distribute)")
+    resolve_strategy_spec(spec)  # the ValueError for anything else
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def install_keras_fixes():
     """Install tfzoo's fixes for Keras's ``fit`` under ``tf.distribute`` (idempotent).
 
@@ -165,7 +252,8 @@ def install_keras_fixes():
     training a Keras model under a strategy you created without tfzoo. It
     patches Keras once per process, only on the Keras versions whose code the
     fixes were written against and only while that code is still broken
-    (:mod:`tfzoo.distribute.keras_fixes`). Returns whether the fixes are in place.
+    (:mod:`tfzoo.distribute.keras_fixes`). Returns whether the fixes are in place
+    (always ``False`` off the TensorFlow backend: they patch Keras's TensorFlow trainer).
     """
     from tfzoo.distribute import keras_fixes
 
@@ -174,11 +262,14 @@ def install_keras_fixes():
 
 def is_parameter_server(strategy):
     """Whether ``strategy`` is a ``ParameterServerStrategy`` (Keras's ``fit`` refuses those)."""
+    if not is_tensorflow_backend():
+        return False
     return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
 
 
 def _local_devices():
     """The devices MirroredStrategy would pick: all GPUs, else all logical CPUs."""
+    require_tensorflow_backend("get_strategy('mirrored') (tf.distribute)")
     gpus = tf.config.list_logical_devices("GPU")
     devices = gpus or tf.config.list_logical_devices("CPU")
     return tuple(d.name for d in devices)
@@ -191,6 +282,7 @@ def mirrored_strategy(devices):
     # training with the second then fails with "Shape mismatch in the
     # collective instance" (TF 2.21, logical CPUs). Reusing one avoids it and
     # keeps clone()+fit() in grid searches working.
+    require_tensorflow_backend("MirroredStrategy (tf.distribute)")
     install_keras_fixes()
     return tf.distribute.MirroredStrategy(list(devices))
 

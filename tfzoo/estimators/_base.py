@@ -18,7 +18,6 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
-import tensorflow as tf
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -28,9 +27,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from tfzoo._backend import tensorflow as tf
 from tfzoo._validation import make_optimizer
 from tfzoo.distribute import get_strategy, keras_fixes
-from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server
+from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server, strategy_types
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._tensorboard import TensorBoard
 
@@ -42,7 +42,7 @@ PREDICT_CHUNK_ROWS = 16384
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 FRACTION = Interval(Real, 0, 1, closed="left")
 OPTIMIZER = [str, keras.optimizers.Optimizer, type]
-STRATEGY = [StrOptions(set(STRATEGY_NAMES)), tf.distribute.Strategy, None]
+STRATEGY = [StrOptions(set(STRATEGY_NAMES)), *strategy_types(), None]
 RANDOM_STATE = ["random_state", np.random.Generator]
 CALLBACKS = [list, tuple, None]
 PATH = [str, os.PathLike, None]

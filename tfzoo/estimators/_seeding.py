@@ -14,10 +14,9 @@ import random
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras.src.backend.common import global_state
-from tensorflow.python.eager import context as tf_context
-from tensorflow.python.framework import config as tf_config
+
+from tfzoo._backend import tensorflow as tf
 
 _KERAS_SEED_ATTRS = ("global_random_seed", "global_seed_generator")
 
@@ -39,6 +38,9 @@ def as_seed(random_state):
 
 def global_random_state():
     """A snapshot of the global seeds that tfzoo must leave as found (for tests)."""
+    from tensorflow.python.eager import context as tf_context
+    from tensorflow.python.framework import config as tf_config
+
     ctx = tf_context.context()
     return {
         "tf_global_seed": tf_context.global_seed(),
@@ -61,6 +63,8 @@ def seeded(random_state):
     if seed is None:
         yield None
         return
+    from tensorflow.python.eager import context as tf_context
+
     ctx = tf_context.context()
     saved_tf_seed = tf_context.global_seed()
     saved_tf_rng = getattr(ctx, "_rng", None)

@@ -10,7 +10,8 @@ and writes that graph to the ``train`` run.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+
+from tfzoo._backend import tensorflow as tf
 
 
 class TensorBoard(keras.callbacks.TensorBoard):

@@ -19,18 +19,20 @@ the way cuDNN splits it:
 - the recurrent kernel's gradient as one ``Hᵀ @ dZ`` product over all
   ``steps * batch`` rows after the loop.
 
-There is no ``keras.ops`` twin of a custom-gradient loop, so this module
-uses TensorFlow directly; other cases (masks, recurrent dropout, other
-activations, ``unroll``, or a GPU where Keras picks cuDNN) fall back on
-Keras's own implementation, so the layer always computes what
-``keras.layers.LSTM`` computes.
+There is no ``keras.ops`` twin of a custom-gradient loop, so the fused loop
+is TensorFlow's and runs only on Keras's TensorFlow backend (TensorFlow is
+imported when it first runs). Everywhere else (the JAX and PyTorch backends;
+masks, recurrent dropout, other activations, ``unroll``, or a GPU where Keras
+picks cuDNN) the layer runs Keras's own LSTM, so it always computes what
+``keras.layers.LSTM`` computes, and a ``.keras`` file of it loads on every
+backend.
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
+from tfzoo._backend import tensorflow as tf
 from tfzoo._saving import serializable
 
 
@@ -39,7 +41,7 @@ def _split4(z):
 
 
 def lstm_sequence(projected, recurrent_kernel, h0, c0):
-    """Run the LSTM recurrence over time-major ``projected`` inputs.
+    """Run the LSTM recurrence over time-major ``projected`` inputs (TensorFlow tensors).
 
     Args:
         projected: ``(steps, batch, 4 * units)``, ``x_t @ kernel + bias`` for
@@ -122,17 +124,19 @@ class FusedLSTM(keras.layers.LSTM):
     """``keras.layers.LSTM`` with a faster CPU training loop; same weights, same outputs.
 
     Takes every argument of ``keras.layers.LSTM``. The fused loop (see the
-    module docstring) is used when there is no mask, no recurrent dropout,
-    the activations are tanh/sigmoid, ``unroll`` is off and no GPU is
-    visible (there Keras's cuDNN kernel is the fast one); otherwise the
-    layer runs Keras's own loop. Input ``dropout`` uses the same mask for
+    module docstring) is used on Keras's TensorFlow backend when there is no
+    mask, no recurrent dropout, the activations are tanh/sigmoid, ``unroll``
+    is off and no GPU is visible (there Keras's cuDNN kernel is the fast
+    one); otherwise, and on the JAX and PyTorch backends, the layer runs
+    Keras's own LSTM. Input ``dropout`` uses the same mask for
     every step, as Keras does. Measured in ``benchmarks/throughput.py``.
     """
 
     def _fused_ok(self, mask):
         cell = self.cell
         return (
-            mask is None
+            keras.backend.backend() == "tensorflow"
+            and mask is None
             and not self.recurrent_dropout
             and not self.unroll
             and cell.use_bias

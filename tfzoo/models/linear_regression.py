@@ -36,7 +36,8 @@ def build_linear_regression(
         dtype: dtype of the weights and the computation (default: Keras's
             float type, float32). ``"float64"`` holds a closed-form solution
             without rounding it, which matters for features far from the
-            origin or of extreme scale.
+            origin or of extreme scale. On Keras's JAX backend float64 needs
+            ``JAX_ENABLE_X64=1`` (else JAX keeps float32, with a warning).
 
     Returns:
         A functional ``keras.Model`` from ``(batch, n_features)`` to
@@ -84,7 +85,9 @@ def fit_normal_equations(model, x, y=None, l2=0.0, strategy=None):
         strategy: a ``tf.distribute.Strategy`` (or a name for
             :func:`tfzoo.distribute.get_strategy`): each replica and worker sums
             its own shard of ``x`` (a dataset of global batches, or arrays,
-            batched here), the sums are all-reduced, one solve follows.
+            batched here), the sums are all-reduced, one solve follows. Off the
+            TensorFlow backend only the one-device strategy exists
+            (``"auto"``, ``"default"``): the sums are then computed here.
 
     Returns:
         A :class:`NormalEquationsSolution` (float64 ``coef``, ``intercept``,
@@ -96,14 +99,17 @@ def fit_normal_equations(model, x, y=None, l2=0.0, strategy=None):
     if not layer.built:
         raise ValueError("the Linear layer is not built yet: call the model once")
     if strategy is not None:
+        from tfzoo.distribute import DefaultStrategy, get_strategy
+
+        strategy = get_strategy(strategy)
+    if strategy is not None and not isinstance(strategy, DefaultStrategy):
         import tensorflow as tf
 
-        from tfzoo.distribute import get_strategy
         from tfzoo.distribute.normal_equations import fit_normal_equations_distributed
 
         if y is not None:
             x = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y))).batch(1024)
-        return fit_normal_equations_distributed(model, x, get_strategy(strategy), l2=l2)
+        return fit_normal_equations_distributed(model, x, strategy, l2=l2)
     n_features, n_outputs = layer.kernel.shape
     stats = normal_equation_stats(
         x, y, n_features=n_features, n_outputs=n_outputs, center=layer.fit_intercept

@@ -1,4 +1,4 @@
-"""One helper that every tfzoo layer test goes through."""
+"""One helper that every tfzoo layer test goes through (on any Keras backend)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from tfzoo._backend import require_tensorflow_backend
 from tfzoo.distribute.strategy import mirrored_strategy
 
 
@@ -17,7 +17,9 @@ def configure_logical_cpus(n=2):
 
     Returns the logical CPU devices. If TensorFlow is already initialised with
     a different split this raises ``RuntimeError`` with TensorFlow's message.
+    TensorFlow's backend only.
     """
+    tf = require_tensorflow_backend("tfzoo.testing.configure_logical_cpus")
     cpus = tf.config.list_physical_devices("CPU")
     current = tf.config.get_logical_device_configuration(cpus[0])
     if current is None or len(current) != n:
@@ -60,7 +62,7 @@ def run_layer_test(
     expected_num_trainable_weights=None,
     run_training_step=True,
     deterministic=True,
-    run_mirrored=True,
+    run_mirrored=None,
     atol=1e-6,
     rtol=1e-6,
     seed=0,
@@ -74,8 +76,9 @@ def run_layer_test(
     3. ``.keras`` save and load of a functional model around it: same outputs.
     4. One training step (SGD on mean squared error) changes every trainable
        weight and gives a finite loss.
-    5. Built under ``tf.distribute.MirroredStrategy`` on 2 logical CPUs its
-       variables are ``MirroredVariable``\\ s and it runs a replicated step.
+    5. On the TensorFlow backend: built under ``tf.distribute.MirroredStrategy``
+       on 2 logical CPUs its variables are ``MirroredVariable``\\ s and it runs
+       a replicated step.
 
     Args:
         layer_cls: the layer class.
@@ -91,7 +94,8 @@ def run_layer_test(
         deterministic: False for layers that sample at random on every call
             (anchor and RoI samplers): the round trips then compare output
             shapes and dtypes instead of values.
-        run_mirrored: whether to run check 5.
+        run_mirrored: whether to run check 5 (default: on the TensorFlow
+            backend; ``True`` elsewhere raises ``TensorFlowBackendRequired``).
 
     Returns:
         The layer built in step 1.
@@ -172,19 +176,23 @@ def run_layer_test(
         targets = keras.tree.map_structure(
             lambda o: _random_input(o.shape, "float32", seed + 7), before
         )
-        old = [w.numpy().copy() for w in model.trainable_weights]
+        old = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
         loss = model.train_on_batch(input_data, targets)
         loss = np.asarray(loss, dtype=np.float64)
         if not np.all(np.isfinite(loss)):
             raise AssertionError(f"training step gave a non-finite loss {loss}")
         unchanged = [
-            w.path for w, o in zip(model.trainable_weights, old) if np.array_equal(w.numpy(), o)
+            w.path
+            for w, o in zip(model.trainable_weights, old)
+            if np.array_equal(keras.ops.convert_to_numpy(w), o)
         ]
         if unchanged:
             raise AssertionError(f"a training step left weights unchanged: {unchanged}")
 
     # 5. MirroredStrategy on 2 logical CPUs
+    if run_mirrored is None:
+        run_mirrored = keras.backend.backend() == "tensorflow"
     if run_mirrored:
         check_mirrored(layer_cls, init_kwargs, input_data, positional)
     return layer
@@ -200,7 +208,8 @@ def _wrap(layer_cls, init_kwargs, input_data, positional=False):
 
 
 def check_mirrored(layer_cls, init_kwargs, input_data, positional=False):
-    """Build the layer under MirroredStrategy on 2 logical CPUs and run a step."""
+    """Build the layer under MirroredStrategy on 2 logical CPUs and run a step (TensorFlow)."""
+    tf = require_tensorflow_backend("tfzoo.testing.check_mirrored (tf.distribute)")
     cpus = tf.config.list_logical_devices("CPU")
     if len(cpus) < 2:
         raise RuntimeError(
