@@ -56,7 +56,7 @@ CASES = {
             "batch_norm": False,
             "dropout": 0.0,
             "optimizer": "adam",
-            "learning_rate": 0.002,
+            "learning_rate": 0.004,
         },
         ("dense_units", 64),
     ),
