@@ -20,7 +20,7 @@ the way cuDNN splits it:
   ``steps * batch`` rows after the loop.
 
 There is no ``keras.ops`` twin of a custom-gradient loop, so this module
-uses TensorFlow directly; other cases (masks, recurrent dropout, other
+uses TensorFlow directly; other cases (batches with masked steps, recurrent dropout, other
 activations, ``unroll``, or a GPU where Keras picks cuDNN) fall back on
 Keras's own implementation, so the layer always computes what
 ``keras.layers.LSTM`` computes.
@@ -122,7 +122,8 @@ class FusedLSTM(keras.layers.LSTM):
     """``keras.layers.LSTM`` with a faster CPU training loop; same weights, same outputs.
 
     Takes every argument of ``keras.layers.LSTM``. The fused loop (see the
-    module docstring) is used when there is no mask, no recurrent dropout,
+    module docstring) is used when no step is masked (no mask, or one that
+    masks nothing in the batch at hand), no recurrent dropout,
     the activations are tanh/sigmoid, ``unroll`` is off and no GPU is
     visible (there Keras's cuDNN kernel is the fast one); otherwise the
     layer runs Keras's own loop. Input ``dropout`` uses the same mask for
@@ -130,10 +131,13 @@ class FusedLSTM(keras.layers.LSTM):
     """
 
     def _fused_ok(self, mask):
+        """Whether the fused loop runs whatever the data (no mask, a configuration it computes)."""
+        return mask is None and self._fused_config_ok()
+
+    def _fused_config_ok(self):
         cell = self.cell
         return (
-            mask is None
-            and not self.recurrent_dropout
+            not self.recurrent_dropout
             and not self.unroll
             and cell.use_bias
             and cell.activation is keras.activations.tanh
@@ -144,8 +148,27 @@ class FusedLSTM(keras.layers.LSTM):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if not self._fused_ok(mask):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
+        keras_loop = super().inner_loop
+        if not self._fused_config_ok():
+            return keras_loop(sequences, initial_state, mask, training=training)
+        if mask is None:
+            return self._fused_loop(sequences, initial_state, training)
+
+        # A mask that masks no step (every sequence of the batch full length)
+        # changes nothing: the fused loop runs; padded batches run Keras's loop.
+        def same_structure(out):
+            last, outputs, states = out
+            if not self.return_sequences:  # only the last output is used
+                outputs = last[:, None, :]
+            return last, outputs, list(states)
+
+        return tf.cond(
+            tf.reduce_all(tf.cast(mask, tf.bool)),
+            lambda: same_structure(self._fused_loop(sequences, initial_state, training)),
+            lambda: same_structure(keras_loop(sequences, initial_state, mask, training=training)),
+        )
+
+    def _fused_loop(self, sequences, initial_state, training):
         x = sequences
         if training and self.dropout:
             keep = self.cell.get_dropout_mask(x[:, 0, :])
