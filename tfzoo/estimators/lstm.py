@@ -57,9 +57,11 @@ class LSTMRegressor(SequenceInputMixin, KerasRegressorBase):
     * ``fit(X, y)`` with 3-D ``X`` ``(n, steps, n_features)``: ready windows.
     * ``fit(X, y)`` with 2-D ``X`` ``(n, steps)``: each row is a univariate
       window.
+    * ``fit(X, y)`` with ``X`` a list of sequences of any lengths (see below).
 
-    ``predict`` takes windows (2-D or 3-D, with the fitted step count; a
-    pandas Series or DataFrame is one window) and returns ``(n,)`` for one
+    ``predict`` takes windows (2-D, 3-D or a list, of any step count, except
+    that a 2-D table must have the width of a 2-D table given to ``fit``; a
+    pandas Series or DataFrame is one window in the series mode) and returns ``(n,)`` for one
     target, else ``(n, horizon * n_targets)``. In the series mode,
     ``score(series)`` windows the series as ``fit`` did, and
     :meth:`forecast` continues the fitted series (or a given one) from its
@@ -74,16 +76,40 @@ class LSTMRegressor(SequenceInputMixin, KerasRegressorBase):
     100 and rising) do not matter. Windows given as ``(X, y)`` are scaled
     by each input variable's and each target column's mean and standard
     deviation instead (the targets need not be the inputs' variables).
-    ``standardize=False`` trains on the values as given.
+    ``standardize=False`` trains on the values as given. Padding takes no
+    part in the means and spreads.
+
+    Sequences of different lengths: give ``X`` as a list of ``(steps_i,)``
+    or ``(steps_i, n_features)`` arrays (any lengths), or as an array padded
+    at the end with ``mask_value`` (a step is padding when every one of its
+    values equals it). Padding is masked through the LSTM (``keras.layers.Masking``
+    before :class:`tfzoo.layers.LSTMEncoder`), never read as data: a
+    sequence gets the same prediction alone, in a batch with longer ones, or
+    padded. The model takes any number of steps (``sample_shape_`` is
+    ``(None, n_features)``), so ``predict`` takes sequences of lengths not seen
+    in ``fit``. ``mask_value`` defaults to NaN because no real value can be
+    NaN (scikit-learn refuses it in data): with Keras's convention of 0.0, a
+    real step of zeros (a quiet sensor, a day without sales) would be
+    silently skipped. Set ``mask_value=0.0`` for arrays padded by
+    ``keras.utils.pad_sequences(..., padding="post")``. Padding must follow a
+    sequence's real steps (post-padding); a NaN among real steps is refused.
+
+    ``n_features_in_`` counts features per step for a list or a 3-D ``X``;
+    for a 2-D table of univariate sequences it is the table's width, and
+    tables given later must have that width, as scikit-learn requires (a
+    list of any lengths still works).
 
     Args:
         window: window length for the series mode (``y=None``).
         horizon: steps ahead in the series mode.
         units, num_layers, dropout, bidirectional: the LSTM encoder.
+        mask_value: what padded steps of an array ``X`` hold (NaN by default;
+            see above). Lists need no padding.
         standardize: scale inputs and targets inside the estimator.
         Other parameters as :class:`tfzoo.KerasRegressor`.
 
     Attributes:
+        sample_shape_: ``(None, n_features)``: steps of any number.
         input_mean_, input_scale_: per input variable (``standardize=True``;
             the mean is 0 in the series mode, where windows are relative).
         target_mean_, target_scale_: per target column (likewise).
@@ -354,9 +380,16 @@ class LSTMRegressor(SequenceInputMixin, KerasRegressorBase):
 class LSTMClassifier(SequenceInputMixin, KerasClassifierBase):
     """Sequence classifier on :func:`build_lstm_classifier`.
 
-    ``X`` is ``(n, steps, n_features)`` or, 2-D, ``(n, steps)`` univariate
-    sequences. Parameters as :class:`LSTMRegressor` (without the series mode)
-    plus ``class_weight``.
+    ``X`` is ``(n, steps, n_features)``, 2-D ``(n, steps)`` univariate
+    sequences, or a list of sequences of any lengths, ``(steps_i,)`` or
+    ``(steps_i, n_features)`` each; padding, ``mask_value`` and
+    ``n_features_in_`` as in :class:`LSTMRegressor`. Parameters as
+    :class:`LSTMRegressor` (without the series mode and the scaling) plus
+    ``class_weight``.
+
+    Example:
+        >>> clf = LSTMClassifier().fit([np.ones((5, 2)), np.zeros((30, 2))], ["a", "b"])
+        >>> clf.predict([np.ones((12, 2))])  # any length
     """
 
     _parameter_constraints: dict = {
