@@ -63,9 +63,19 @@ def as_sequences(X, mask_value):
         isinstance(X, (list, tuple))
         and len(X) > 0
         and all(hasattr(item, "__len__") and not isinstance(item, (str, bytes)) for item in X)
+        and not _stacks(X)
     ):
         return _from_list(X)
+    # arrays, and lists that stack into one (scikit-learn's array-likes: a list
+    # of equal rows is a table)
     return _from_array(X, mask_value)
+
+
+def _stacks(items):
+    try:
+        return np.asarray(items).dtype.kind != "O"
+    except (TypeError, ValueError):
+        return False
 
 
 def _numeric(a):

@@ -87,7 +87,9 @@ class LSTMRegressor(SequenceInputMixin, KerasRegressorBase):
     sequence gets the same prediction alone, in a batch with longer ones, or
     padded. The model takes any number of steps (``sample_shape_`` is
     ``(None, n_features)``), so ``predict`` takes sequences of lengths not seen
-    in ``fit``. ``mask_value`` defaults to NaN because no real value can be
+    in ``fit``. A list that NumPy stacks into one array (sequences of one
+    length) is read as that array, as scikit-learn reads array-likes.
+    ``mask_value`` defaults to NaN because no real value can be
     NaN (scikit-learn refuses it in data): with Keras's convention of 0.0, a
     real step of zeros (a quiet sensor, a day without sales) would be
     silently skipped. Set ``mask_value=0.0`` for arrays padded by
