@@ -19,6 +19,10 @@ the way cuDNN splits it:
 - the recurrent kernel's gradient as one ``Hᵀ @ dZ`` product over all
   ``steps * batch`` rows after the loop.
 
+A mask (padded sequences behind ``keras.layers.Masking``) runs in the same
+loops: at a masked step the states carry over unchanged, as in Keras, and the
+backward loop passes their gradients straight through.
+
 There is no ``keras.ops`` twin of a custom-gradient loop, so this module
 uses TensorFlow directly; other cases (recurrent dropout, other
 activations, ``unroll``, or a GPU where Keras picks cuDNN) fall back on
