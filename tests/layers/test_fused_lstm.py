@@ -83,14 +83,36 @@ def test_fused_lstm_initial_state_and_dropout_match_keras():
     assert np.abs(fused(x, training=False, initial_state=state).numpy() - out_f[0]).max() > 1e-3
 
 
-def test_fused_lstm_falls_back_on_keras_for_masks():
-    fused, plain = _pair(return_sequences=True)
-    x = np.random.default_rng(3).normal(size=(2, 5, 3)).astype("float32")
-    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
-    np.testing.assert_allclose(fused(x, mask=mask).numpy(), plain(x, mask=mask).numpy(), atol=1e-6)
-    assert not fused._fused_ok(tf.constant(mask))
-    assert fused._fused_ok(None)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"return_sequences": True},
+        {"return_sequences": False},
+        {"return_sequences": True, "go_backwards": True},
+        {"return_sequences": True, "return_state": True},
+    ],
+    ids=["sequences", "last", "backwards", "states"],
+)
+def test_fused_lstm_runs_masks_as_keras_does(kwargs):
+    # masked steps carry the states over: post-padding, pre-padding, a gap, none
+    fused, plain = _pair(**kwargs)
+    x = np.random.default_rng(3).normal(size=(4, 6, 3)).astype("float32")
+    mask = np.array(
+        [[1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1], [1, 1, 0, 1, 0, 1], [1, 1, 1, 1, 1, 1]], bool
+    )
+    assert fused._fused_ok(tf.constant(mask))  # the fused loop, not Keras's
+    out_f, grad_f = _outputs_and_grads(fused, x, training=True, mask=tf.constant(mask))
+    out_p, grad_p = _outputs_and_grads(plain, x, training=True, mask=tf.constant(mask))
+    for a, b in zip(out_f, out_p):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    for a, b in zip(grad_f, grad_p):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+
+
+def test_fused_lstm_falls_back_on_keras_where_it_must():
+    assert FusedLSTM(4)._fused_ok(None)
     assert not FusedLSTM(4, recurrent_dropout=0.2)._fused_ok(None)
+    assert not FusedLSTM(4, activation="relu")._fused_ok(None)
 
 
 def test_lstm_sequence_gradient_matches_autodiff_in_float64():

@@ -1,3 +1,5 @@
+import keras
+import numpy as np
 import pytest
 
 from tfzoo.layers import LSTMEncoder
@@ -26,3 +28,18 @@ def test_lstm_encoder_bidirectional_sequences():
 def test_lstm_encoder_bad_args():
     with pytest.raises(ValueError, match="num_layers must be a positive integer"):
         LSTMEncoder(4, num_layers=0)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "bidirectional"])
+def test_lstm_encoder_skips_masked_padding(bidirectional):
+    # a mask from Masking reaches every stacked LSTM: post-padding is not read as data
+    inputs = keras.Input((None, 3))
+    x = keras.layers.Masking(-9.0)(inputs)
+    x = LSTMEncoder(4, num_layers=2, bidirectional=bidirectional, seed=0)(x)
+    model = keras.Model(inputs, x)
+    seq = np.random.default_rng(0).normal(size=(1, 5, 3)).astype("float32")
+    padded = np.concatenate([seq, np.full((1, 4, 3), -9.0, "float32")], axis=1)
+    zeros = np.concatenate([seq, np.zeros((1, 4, 3), "float32")], axis=1)
+    alone = model(seq).numpy()
+    np.testing.assert_allclose(model(padded).numpy(), alone, atol=1e-6)
+    assert np.abs(model(zeros).numpy() - alone).max() > 1e-4

@@ -139,7 +139,7 @@ class BaseKerasEstimator(BaseEstimator):
     def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
         self._check_param_combinations()
         keep = incremental or (self.warm_start and hasattr(self, "model_"))
-        X, y = validate_data(self, X, y, reset=not keep, **self._validate_kwargs())
+        X, y = self._validate_fit_data(X, y, reset=not keep)
         check_float32_range(X, "X")
         sample_weight = self._check_sample_weight(sample_weight, X)
         y_enc, meta = self._encode_targets(y, reset=not keep, classes=classes)
@@ -189,6 +189,10 @@ class BaseKerasEstimator(BaseEstimator):
 
     def _validate_kwargs(self):
         return dict(dtype=[np.float64, np.float32], ensure_min_samples=1)
+
+    def _validate_fit_data(self, X, y, reset):
+        """``validate_data`` for ``fit`` (sequence estimators override it)."""
+        return validate_data(self, X, y, reset=reset, **self._validate_kwargs())
 
     def _input_shape(self):
         """Shape of one sample as the model takes it (flat by default)."""
@@ -358,7 +362,8 @@ def _copy_with_dtype(model, dtype):
 
     def clone_layer(layer):
         config = layer.get_config()
-        config["dtype"] = dtype
+        if isinstance(layer, keras.layers.Layer):  # not ops such as a mask's NotEqual
+            config["dtype"] = dtype
         return layer.__class__.from_config(config)
 
     # Layer constructors draw initializer seeds from Python's `random`; the

@@ -7,7 +7,6 @@ from numbers import Real
 
 import keras
 import numpy as np
-import scipy.sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -24,10 +23,10 @@ from tfzoo.estimators._base import (
     RANDOM_STATE,
     STRATEGY,
     VERBOSE,
-    NDInputMixin,
     build_optimizer,
 )
 from tfzoo.estimators._seeding import seeded
+from tfzoo.estimators._sequences import PAD, SequenceInputMixin, Sequences
 from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
 from tfzoo.estimators._tensorboard import TensorBoard
 from tfzoo.models.lstm import (
@@ -42,16 +41,11 @@ _ENCODER_CONSTRAINTS = {
     "num_layers": [POSITIVE_INT],
     "dropout": [FRACTION],
     "bidirectional": ["boolean"],
+    "mask_value": [Real],
 }
 
 
-class _SequenceShape(NDInputMixin):
-    def _resolve_sample_shape(self, seen, n_features):
-        # 2-D X: each row is a univariate sequence of n_features steps.
-        return seen if seen is not None else (n_features, 1)
-
-
-class LSTMRegressor(_SequenceShape, KerasRegressorBase):
+class LSTMRegressor(SequenceInputMixin, KerasRegressorBase):
     """LSTM forecaster / sequence regressor on :func:`build_lstm_forecaster`.
 
     Three ways to give data:
@@ -63,9 +57,11 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
     * ``fit(X, y)`` with 3-D ``X`` ``(n, steps, n_features)``: ready windows.
     * ``fit(X, y)`` with 2-D ``X`` ``(n, steps)``: each row is a univariate
       window.
+    * ``fit(X, y)`` with ``X`` a list of sequences of any lengths (see below).
 
-    ``predict`` takes windows (2-D or 3-D, with the fitted step count; a
-    pandas Series or DataFrame is one window) and returns ``(n,)`` for one
+    ``predict`` takes windows (2-D, 3-D or a list, of any step count, except
+    that a 2-D table must have the width of a 2-D table given to ``fit``; a
+    pandas Series or DataFrame is one window in the series mode) and returns ``(n,)`` for one
     target, else ``(n, horizon * n_targets)``. In the series mode,
     ``score(series)`` windows the series as ``fit`` did, and
     :meth:`forecast` continues the fitted series (or a given one) from its
@@ -80,16 +76,42 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
     100 and rising) do not matter. Windows given as ``(X, y)`` are scaled
     by each input variable's and each target column's mean and standard
     deviation instead (the targets need not be the inputs' variables).
-    ``standardize=False`` trains on the values as given.
+    ``standardize=False`` trains on the values as given. Padding takes no
+    part in the means and spreads.
+
+    Sequences of different lengths: give ``X`` as a list of ``(steps_i,)``
+    or ``(steps_i, n_features)`` arrays (any lengths), or as an array padded
+    at the end with ``mask_value`` (a step is padding when every one of its
+    values equals it). Padding is masked through the LSTM (``keras.layers.Masking``
+    before :class:`tfzoo.layers.LSTMEncoder`), never read as data: a
+    sequence gets the same prediction alone, in a batch with longer ones, or
+    padded. The model takes any number of steps (``sample_shape_`` is
+    ``(None, n_features)``), so ``predict`` takes sequences of lengths not seen
+    in ``fit``. A list that NumPy stacks into one array (sequences of one
+    length) is read as that array, as scikit-learn reads array-likes.
+    ``mask_value`` defaults to NaN because no real value can be
+    NaN (scikit-learn refuses it in data): with Keras's convention of 0.0, a
+    real step of zeros (a quiet sensor, a day without sales) would be
+    silently skipped. Set ``mask_value=0.0`` for arrays padded by
+    ``keras.utils.pad_sequences(..., padding="post")``. Padding must follow a
+    sequence's real steps (post-padding); a NaN among real steps is refused.
+
+    ``n_features_in_`` counts features per step for a list or a 3-D ``X``;
+    for a 2-D table of univariate sequences it is the table's width, and
+    tables given later must have that width, as scikit-learn requires (a
+    list of any lengths still works).
 
     Args:
         window: window length for the series mode (``y=None``).
         horizon: steps ahead in the series mode.
         units, num_layers, dropout, bidirectional: the LSTM encoder.
+        mask_value: what padded steps of an array ``X`` hold (NaN by default;
+            see above). Lists need no padding.
         standardize: scale inputs and targets inside the estimator.
         Other parameters as :class:`tfzoo.KerasRegressor`.
 
     Attributes:
+        sample_shape_: ``(None, n_features)``: steps of any number.
         input_mean_, input_scale_: per input variable (``standardize=True``;
             the mean is 0 in the series mode, where windows are relative).
         target_mean_, target_scale_: per target column (likewise).
@@ -112,6 +134,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         num_layers=1,
         dropout=0.0,
         bidirectional=False,
+        mask_value=np.nan,
         standardize=True,
         epochs=50,
         batch_size=32,
@@ -134,6 +157,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         self.num_layers = num_layers
         self.dropout = dropout
         self.bidirectional = bidirectional
+        self.mask_value = mask_value
         self.standardize = standardize
         self.epochs = epochs
         self.batch_size = batch_size
@@ -155,6 +179,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         """Fit on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
         series = X if y is None else None
         X, y = self._windows_if_series(X, y)
+        X = self._sequences(X)
         if not (self.warm_start and hasattr(self, "model_")):
             self._fit_scaling(X, y, relative=series is not None)
         self._fit(
@@ -172,6 +197,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         """One epoch on windows ``(X, y)``, or on a series ``X`` when ``y`` is None."""
         series = X if y is None else None
         X, y = self._windows_if_series(X, y)
+        X = self._sequences(X)
         if not hasattr(self, "model_"):
             self._fit_scaling(X, y, relative=series is not None)
         super().partial_fit(self._scale_x(X), self._scale_y(y, X), sample_weight)
@@ -183,6 +209,7 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         check_is_fitted(self, "model_")
         if getattr(self, "_series_tail", None) is not None:
             X = self._as_windows(X)
+        X = self._sequences(X)
         return self._unscale_y(super().predict(self._scale_x(X)), X)
 
     def score(self, X, y=None, sample_weight=None):
@@ -265,100 +292,83 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         for name in ("input_mean_", "input_scale_", "target_mean_", "target_scale_"):
             self.__dict__.pop(name, None)
         self._relative = False
-        X3 = self._dense_windows(X)
-        if X3 is None or X3.shape[0] == 0:
-            return  # sparse, empty or not numeric: fit's own validation says what is wrong
+        if not self.standardize or not isinstance(X, Sequences):
+            return  # plain values; not sequences: fit's own validation says what is wrong
         try:
             y = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
             return
+        real = X.values[X.real]  # (real steps, variables): padding is left out
         if (
-            not self.standardize
-            or X3.ndim != 3
-            or not (np.all(np.isfinite(X3)) and np.all(np.isfinite(y)))
+            y.ndim == 0
+            or len(y) != len(X.values)
+            or not (np.all(np.isfinite(real)) and np.all(np.isfinite(y)))
         ):
-            return  # plain values (invalid input is left to fit's own checks)
-        n_vars = X3.shape[-1]
+            return  # invalid input is left to fit's own checks
+        n_vars = real.shape[-1]
         y2 = y.reshape(len(y), -1)
         if relative:
-            last = X3[:, -1, :]
+            last = X.last()
             self._relative = True
             self.input_mean_ = np.zeros(n_vars)
-            self.input_scale_ = _safe_scale((X3 - last[:, None, :]).reshape(-1, n_vars).std(0))
+            self.input_scale_ = _safe_scale((X.values - last[:, None, :])[X.real].std(0))
             self.target_mean_ = np.zeros(y2.shape[1])
-            self.target_scale_ = _safe_scale((y2 - self._last_per_target(X3, y2)).std(0))
+            self.target_scale_ = _safe_scale((y2 - self._last_per_target(last, y2)).std(0))
         else:
-            self.input_mean_ = X3.reshape(-1, n_vars).mean(axis=0)
-            self.input_scale_ = _safe_scale(X3.reshape(-1, n_vars).std(axis=0))
+            self.input_mean_ = real.mean(axis=0)
+            self.input_scale_ = _safe_scale(real.std(axis=0))
             self.target_mean_ = y2.mean(axis=0)
             self.target_scale_ = _safe_scale(y2.std(axis=0))
 
     @staticmethod
-    def _last_per_target(X3, y2):
-        """The windows' last values repeated for each of the horizon's steps."""
-        return np.tile(X3[:, -1, :], (1, y2.shape[1] // X3.shape[-1]))
-
-    @staticmethod
-    def _dense_windows(X):
-        """``X`` as float64 ``(n, steps, variables)``, or None where it is not that."""
-        if scipy.sparse.issparse(X):
-            return None
-        try:
-            X = np.asarray(X)
-        except (TypeError, ValueError):
-            return None
-        if X.dtype.kind not in "fiub" or X.size == 0:
-            return None  # complex, object or empty: left to validation
-        X = X.astype(np.float64)
-        return X[..., None] if X.ndim == 2 else X
+    def _last_per_target(last, y2):
+        """Each sequence's last real step repeated for each of the horizon's steps."""
+        return np.tile(last, (1, y2.shape[1] // last.shape[-1]))
 
     def _scaling_applies(self, X):
-        if not hasattr(self, "input_mean_"):
-            return None
-        X3 = self._dense_windows(X)
         if (
-            X3 is None
-            or X3.ndim != 3
-            or X3.shape[0] == 0
-            or X3.shape[-1] != self.input_mean_.shape[0]
+            not hasattr(self, "input_mean_")
+            or not isinstance(X, Sequences)
+            or X.values.shape[-1] != self.input_mean_.shape[0]
         ):
             return None  # shape errors are reported by validation
-        return X3
+        return X
 
     def _scale_x(self, X):
-        X3 = self._scaling_applies(X)
-        if X3 is None:
+        seq = self._scaling_applies(X)
+        if seq is None:
             return X
-        flat = X3.shape[-1] == 1 and np.asarray(X).ndim == 2
+        values = seq.values
         if self._relative:
-            X3 = X3 - X3[:, -1:, :]
-        out = (X3 - self.input_mean_) / self.input_scale_
-        return out[..., 0] if flat else out
+            values = values - seq.last()[:, None, :]
+        # padding (NaN) stays padding
+        return seq.with_values((values - self.input_mean_) / self.input_scale_)
 
     def _scale_y(self, y, X):
-        X3 = self._scaling_applies(X)
-        if X3 is None or not hasattr(self, "target_mean_") or y is None:
+        seq = self._scaling_applies(X)
+        if seq is None or not hasattr(self, "target_mean_") or y is None:
             return y
         y = np.asarray(y, dtype=np.float64)
         y2 = y.reshape(len(y), -1)
         if self._relative:
-            y2 = y2 - self._last_per_target(X3, y2)
+            y2 = y2 - self._last_per_target(seq.last(), y2)
         return ((y2 - self.target_mean_) / self.target_scale_).reshape(y.shape)
 
     def _unscale_y(self, pred, X):
-        X3 = self._scaling_applies(X)
-        if X3 is None or not hasattr(self, "target_mean_"):
+        seq = self._scaling_applies(X)
+        if seq is None or not hasattr(self, "target_mean_"):
             return pred
         pred = np.asarray(pred, dtype=np.float64)
         p2 = pred.reshape(len(pred), -1) * self.target_scale_ + self.target_mean_
         if self._relative:
-            p2 = p2 + self._last_per_target(X3, p2)
+            p2 = p2 + self._last_per_target(seq.last(), p2)
         return p2.reshape(pred.shape)
 
     def _build_keras_model(self, n_features, n_outputs, meta):
         steps, variables = self._set_sample_shape(n_features)
         return build_lstm_forecaster(
             window=steps,
+            mask_value=PAD,
             n_features=variables,
             horizon=1,
             n_targets=n_outputs,
@@ -369,12 +379,19 @@ class LSTMRegressor(_SequenceShape, KerasRegressorBase):
         )
 
 
-class LSTMClassifier(_SequenceShape, KerasClassifierBase):
+class LSTMClassifier(SequenceInputMixin, KerasClassifierBase):
     """Sequence classifier on :func:`build_lstm_classifier`.
 
-    ``X`` is ``(n, steps, n_features)`` or, 2-D, ``(n, steps)`` univariate
-    sequences. Parameters as :class:`LSTMRegressor` (without the series mode)
-    plus ``class_weight``.
+    ``X`` is ``(n, steps, n_features)``, 2-D ``(n, steps)`` univariate
+    sequences, or a list of sequences of any lengths, ``(steps_i,)`` or
+    ``(steps_i, n_features)`` each; padding, ``mask_value`` and
+    ``n_features_in_`` as in :class:`LSTMRegressor`. Parameters as
+    :class:`LSTMRegressor` (without the series mode and the scaling) plus
+    ``class_weight``.
+
+    Example:
+        >>> clf = LSTMClassifier().fit([np.ones((5, 2)), np.zeros((30, 2))], ["a", "b"])
+        >>> clf.predict([np.ones((12, 2))])  # any length
     """
 
     _parameter_constraints: dict = {
@@ -389,6 +406,7 @@ class LSTMClassifier(_SequenceShape, KerasClassifierBase):
         num_layers=1,
         dropout=0.0,
         bidirectional=False,
+        mask_value=np.nan,
         epochs=50,
         batch_size=32,
         optimizer="adam",
@@ -409,6 +427,7 @@ class LSTMClassifier(_SequenceShape, KerasClassifierBase):
         self.num_layers = num_layers
         self.dropout = dropout
         self.bidirectional = bidirectional
+        self.mask_value = mask_value
         self.epochs = epochs
         self.batch_size = batch_size
         self.optimizer = optimizer
@@ -429,6 +448,7 @@ class LSTMClassifier(_SequenceShape, KerasClassifierBase):
         steps, variables = self._set_sample_shape(n_features)
         return build_lstm_classifier(
             sequence_length=steps,
+            mask_value=PAD,
             n_features=variables,
             num_classes=meta["n_classes"],
             units=self.units,

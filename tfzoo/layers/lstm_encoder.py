@@ -25,6 +25,11 @@ class LSTMEncoder(keras.layers.Layer):
         seed: optional seed of the dropout masks.
         **kwargs: base layer arguments.
 
+    Masking: a mask on the input (e.g. from ``keras.layers.Masking`` or an
+    ``Embedding`` with ``mask_zero=True``) reaches every LSTM, so masked steps
+    (padding) are skipped, not read as data; with ``return_sequences`` the
+    mask is passed on.
+
     Input shape:
         ``(batch, steps, features)``.
 
@@ -58,6 +63,7 @@ class LSTMEncoder(keras.layers.Layer):
         self.bidirectional = bool(bidirectional)
         self.return_sequences = bool(return_sequences)
         self.seed = seed
+        self.supports_masking = True
         self.lstms = []
         for i in range(self.num_layers):
             last = i == self.num_layers - 1
@@ -84,6 +90,10 @@ class LSTMEncoder(keras.layers.Layer):
         for lstm in self.lstms:
             x = lstm(x, training=training, mask=mask)
         return x
+
+    def compute_mask(self, inputs, mask=None):
+        # the steps stay the steps with return_sequences; a last state has no steps
+        return mask if self.return_sequences else None
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)

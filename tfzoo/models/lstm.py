@@ -21,6 +21,7 @@ def build_lstm_forecaster(
     num_layers=1,
     dropout=0.0,
     bidirectional=False,
+    mask_value=None,
     name=None,
 ):
     """Window of a (multivariate) series -> the next ``horizon`` values (uncompiled).
@@ -31,6 +32,9 @@ def build_lstm_forecaster(
         horizon: steps ahead to predict.
         n_targets: variables to predict per step (default ``n_features``).
         units, num_layers, dropout, bidirectional: the :class:`LSTMEncoder`.
+        mask_value: when given, a ``keras.layers.Masking(mask_value)`` comes
+            first: steps whose every feature equals it (padding) are skipped
+            by the LSTMs. ``None``: no masking.
         name: model name (default ``"lstm_forecaster"``).
 
     Returns:
@@ -41,7 +45,8 @@ def build_lstm_forecaster(
     horizon = check_int(horizon, "horizon")
     n_targets = n_features if n_targets is None else check_int(n_targets, "n_targets")
     inputs = keras.Input(shape=(window, n_features), name="window")
-    x = LSTMEncoder(units, num_layers, dropout, bidirectional, name="encoder")(inputs)
+    x = _masked(inputs, mask_value)
+    x = LSTMEncoder(units, num_layers, dropout, bidirectional, name="encoder")(x)
     outputs = keras.layers.Dense(horizon * n_targets, name="forecast")(x)
     return keras.Model(inputs, outputs, name=name or "lstm_forecaster")
 
@@ -54,9 +59,18 @@ def build_lstm_classifier(
     num_layers=1,
     dropout=0.0,
     bidirectional=False,
+    mask_value=None,
     name=None,
 ):
     """Sequence -> class probabilities (softmax), uncompiled.
+
+    Args:
+        sequence_length: steps per sequence (``None`` for any length).
+        n_features: variables per step.
+        num_classes: softmax outputs.
+        units, num_layers, dropout, bidirectional: the :class:`LSTMEncoder`.
+        mask_value: as in :func:`build_lstm_forecaster` (``None``: no masking).
+        name: model name (default ``"lstm_classifier"``).
 
     Returns:
         A ``keras.Model`` ``(batch, sequence_length, n_features) -> (batch, num_classes)``.
@@ -65,9 +79,16 @@ def build_lstm_classifier(
     if int(num_classes) != num_classes or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     inputs = keras.Input(shape=(sequence_length, n_features), name="sequence")
-    x = LSTMEncoder(units, num_layers, dropout, bidirectional, name="encoder")(inputs)
+    x = _masked(inputs, mask_value)
+    x = LSTMEncoder(units, num_layers, dropout, bidirectional, name="encoder")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="classes")(x)
     return keras.Model(inputs, outputs, name=name or "lstm_classifier")
+
+
+def _masked(inputs, mask_value):
+    if mask_value is None:
+        return inputs
+    return keras.layers.Masking(float(mask_value), name="mask")(inputs)
 
 
 def build_char_rnn(
