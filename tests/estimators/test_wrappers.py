@@ -5,6 +5,8 @@ outputs logits trains and predicts as logits; a misspelt builder argument
 fails where it is given; multilabel ``y`` works as in scikit-learn's MLP.
 """
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -108,7 +110,6 @@ def identity_builder(n_features, n_outputs, hidden_units=16):
 def test_logits_builder_gives_probabilities(blobs, builder):
     X, X_test, y, y_test = blobs
     clf = KerasClassifier(model=builder, epochs=40, random_state=0).fit(X, y)
-    assert clf.from_logits_
     proba = clf.predict_proba(X_test)
     assert proba.shape == (len(X_test), 3)
     assert np.all((proba >= 0) & (proba <= 1))
@@ -116,13 +117,13 @@ def test_logits_builder_gives_probabilities(blobs, builder):
     reference = LogisticRegression().fit(X, y)  # the same blobs are linearly separable
     assert clf.score(X_test, y_test) >= reference.score(X_test, y_test) - 0.05
     assert log_loss(y_test, proba) < log_loss(y_test, reference.predict_proba(X_test)) + 0.1
+    assert clf.from_logits_
 
 
 def test_binary_logit_and_explicit_from_logits(blobs):
     X, X_test, y, y_test = blobs
     yb, yb_test = (y == 0).astype(int), (y_test == 0).astype(int)
     clf = KerasClassifier(model=logits_builder, epochs=40, random_state=0).fit(X, yb)
-    assert clf.from_logits_ and clf.model_.output_shape[-1] == 1
     proba = clf.predict_proba(X_test)
     assert proba.shape == (len(X_test), 2) and np.all((proba >= 0) & (proba <= 1))
     reference = LogisticRegression().fit(X, yb)
@@ -130,6 +131,7 @@ def test_binary_logit_and_explicit_from_logits(blobs):
     np.testing.assert_allclose(
         clf.decision_function(X_test), np.log(proba[:, 1] / proba[:, 0]), atol=1e-6
     )
+    assert clf.from_logits_ and clf.model_.output_shape[-1] == 1
     # a loss object that says from_logits is the user's word
     said = KerasClassifier(
         model=logits_builder,
@@ -206,3 +208,31 @@ def test_multilabel_refusals(multilabel):
     fitted = KerasClassifier(model=build_perceptron, epochs=1).fit(X, Y)
     with pytest.raises(ValueError, match="fitted on a multilabel indicator matrix of 3"):
         fitted.set_params(warm_start=True).fit(X, Y[:, :2])
+
+
+# ------------------------------------------------- threads in joblib workers
+def _fit_in_worker():
+    import os
+
+    import tensorflow as tf
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(40, 4, random_state=0)
+    KerasClassifier(model=build_perceptron, epochs=1).fit(X, y)
+    threading = tf.config.threading
+    return (
+        os.environ.get("OMP_NUM_THREADS"),
+        threading.get_intra_op_parallelism_threads(),
+        threading.get_inter_op_parallelism_threads(),
+    )
+
+
+@pytest.mark.slow  # starts 2 worker processes, each importing TensorFlow
+def test_fit_in_a_joblib_worker_uses_its_share_of_the_cores():
+    from joblib import Parallel, delayed
+
+    results = Parallel(n_jobs=2)(delayed(_fit_in_worker)() for _ in range(2))
+    for omp, intra, inter in results:
+        share = max(os.cpu_count() // 2, 1)  # what joblib gives each of 2 workers
+        assert omp == str(share)
+        assert (intra, inter) == (share, share)
