@@ -117,6 +117,7 @@ class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
         if reset:
             self.classes_ = np.arange(n_labels)
             self._multilabel = True
+            self._label_dtype = y.dtype  # predict returns the indicator matrix in it
         elif not self._is_multilabel or n_labels != len(self.classes_):
             fitted = (
                 f"a multilabel indicator matrix of {len(self.classes_)} labels"
@@ -267,7 +268,7 @@ class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
         the 0/1 indicator matrix ``(n_samples, n_labels)``."""
         proba = self.predict_proba(X)
         if self._is_multilabel:
-            return (proba > 0.5).astype(np.int64)
+            return (proba > 0.5).astype(self._label_dtype)
         return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
