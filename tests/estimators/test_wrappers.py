@@ -57,6 +57,17 @@ def test_compiled_model_keeps_its_optimizer_loss_and_metrics(blobs):
     assert clf.model_.loss == "sparse_categorical_crossentropy"
 
 
+def test_compiled_regressor_keeps_its_loss_and_metrics(blobs):
+    X, _, y, _ = blobs
+    inputs = keras.Input((X.shape[1],))
+    user = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    user.compile(keras.optimizers.Adam(0.03), loss="mae", metrics=["mse"])
+    reg = KerasRegressor(model=user, epochs=2).fit(X, y.astype(float))
+    assert reg.model_.loss == "mae"
+    assert float(reg.model_.optimizer.learning_rate) == pytest.approx(0.03)
+    assert len(reg.history_["mse"]) == 2
+
+
 def test_estimator_parameters_override_the_compiled_model(blobs):
     X, _, y, _ = blobs
     user = _compiled_softmax()

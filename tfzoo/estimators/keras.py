@@ -15,10 +15,10 @@ from tfzoo.estimators._base import OPTIMIZER, call_builder
 from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
 
 #: Learning rate of an optimizer given by name or class when ``learning_rate=None``.
-DEFAULT_LEARNING_RATE = 0.01
+_DEFAULT_LEARNING_RATE = 0.01
 
 
-def builder_parameters(builder):
+def _builder_parameters(builder):
     """The keyword arguments ``builder`` accepts: a set of names, or ``None`` for any
     (a ``**kwargs`` builder, or one whose signature cannot be read)."""
     try:
@@ -34,7 +34,7 @@ def builder_parameters(builder):
     }
 
 
-def output_activation(model):
+def _output_activation(model):
     """How ``model``'s output layer ends: ``"sigmoid"``, ``"softmax"``, ``"logits"``
     (a linear or log-softmax output) or ``None`` when the layer does not say."""
     try:
@@ -56,7 +56,7 @@ def output_activation(model):
     return None
 
 
-def probe_outputs_are_probabilities(model, single_label, n_rows=64):
+def _probe_outputs_are_probabilities(model, single_label, n_rows=64):
     """Whether ``model``'s outputs on random inputs look like probabilities:
     all in [0, 1] and, for ``single_label`` models with several units, rows
     summing to 1. ``None`` when the model cannot be probed (non-float input)."""
@@ -141,7 +141,7 @@ class _BuilderMixin:
             )
         if not callable(builder):
             return  # fit says that model= is missing or not callable
-        accepted = builder_parameters(builder)
+        accepted = _builder_parameters(builder)
         if accepted is None:
             return
         unknown = sorted(set(kwargs) - accepted)
@@ -174,7 +174,7 @@ class _BuilderMixin:
             optimizer = "adam"
         learning_rate = self.learning_rate
         if learning_rate is None and not isinstance(optimizer, keras.optimizers.Optimizer):
-            learning_rate = DEFAULT_LEARNING_RATE
+            learning_rate = _DEFAULT_LEARNING_RATE
         return make_optimizer(optimizer, learning_rate)
 
     def _default_loss(self, model):
@@ -279,7 +279,7 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
     _supports_multilabel = True
 
     def _outputs_are_logits(self, model):
-        kind = output_activation(model)
+        kind = _output_activation(model)
         if self._is_multilabel and kind == "softmax":
             raise ValueError(
                 f"y is a multilabel indicator matrix of {len(self.classes_)} labels, but "
@@ -288,7 +288,7 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
             )
         if kind is not None:
             return kind == "logits"
-        looks = probe_outputs_are_probabilities(model, single_label=not self._is_multilabel)
+        looks = _probe_outputs_are_probabilities(model, single_label=not self._is_multilabel)
         return looks is False
 
     def __init__(
