@@ -1,7 +1,13 @@
 """scikit-learn's own conformance suite over every tfzoo estimator."""
 
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_classifiers_multilabel_output_format_decision_function,
+    check_classifiers_multilabel_output_format_predict,
+    check_classifiers_multilabel_output_format_predict_proba,
+    check_classifiers_multilabel_representation_invariance,
+    parametrize_with_checks,
+)
 
 from tfzoo import (
     CNNClassifier,
@@ -58,10 +64,26 @@ ESTIMATORS = [
 ]
 
 
+MULTILABEL_CHECKS = (
+    check_classifiers_multilabel_representation_invariance,
+    check_classifiers_multilabel_output_format_predict,
+    check_classifiers_multilabel_output_format_predict_proba,
+    check_classifiers_multilabel_output_format_decision_function,
+)
+SOFTMAX_MULTILABEL_REASON = (
+    "the builder ends in a softmax, whose outputs compete: KerasClassifier refuses "
+    "multilabel y for it with a ValueError (test_multilabel_checks runs these checks "
+    "with a sigmoid builder)"
+)
+
+
 def expected_failed_checks(estimator):
     if isinstance(estimator, LinearRegressor) and estimator.solver == "normal_equations":
         return {}
-    return {"check_sample_weight_equivalence_on_dense_data": SGD_REASON}
+    failed = {"check_sample_weight_equivalence_on_dense_data": SGD_REASON}
+    if isinstance(estimator, KerasClassifier) and estimator.model is softmax_perceptron:
+        failed.update({check.__name__: SOFTMAX_MULTILABEL_REASON for check in MULTILABEL_CHECKS})
+    return failed
 
 
 @pytest.mark.slow
@@ -69,3 +91,13 @@ def expected_failed_checks(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("check", MULTILABEL_CHECKS, ids=lambda c: c.__name__)
+def test_multilabel_checks(check):
+    """scikit-learn's multilabel checks, for a builder with one sigmoid unit per label."""
+    clf = KerasClassifier(
+        model=build_perceptron, model_kwargs={"hidden_units": 4}, epochs=20, learning_rate=0.05
+    )
+    check("KerasClassifier", clf)

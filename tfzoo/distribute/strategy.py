@@ -165,7 +165,9 @@ def get_strategy(spec="auto"):
 
     Args:
         spec: ``"auto"`` (see the module docstring), ``"default"``,
-            ``"mirrored"`` (all GPUs, else all logical CPUs), ``"multiworker"``
+            ``"mirrored"`` (all GPUs, else all logical CPUs: on CPUs only
+            slower than the default, which is why ``"auto"`` never picks it
+            without GPUs), ``"multiworker"``
             (``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``), ``"ps"``
             (``ParameterServerStrategy`` from ``TF_CONFIG``; train with
             :func:`tfzoo.distribute.fit_ps`), ``"tpu"``, or a

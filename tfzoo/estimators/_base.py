@@ -33,6 +33,7 @@ from tfzoo.distribute import get_strategy, keras_fixes
 from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server, strategy_types
 from tfzoo.estimators._seeding import seeded
 from tfzoo.estimators._tensorboard import TensorBoard
+from tfzoo.estimators._threads import share_threads_in_joblib_worker
 
 #: Rows per call of the compiled prediction function (bounds peak memory).
 PREDICT_CHUNK_ROWS = 16384
@@ -112,6 +113,10 @@ class BaseKerasEstimator(BaseEstimator):
             callbacks.append(TensorBoard(log_dir=str(self.tensorboard_dir), write_graph=True))
         return callbacks
 
+    def _compile_extras(self):
+        """More ``model.compile`` arguments (``metrics``...): none by default."""
+        return {}
+
     def _loss_for(self, model):
         loss = getattr(self, "loss", None)
         return loss if loss is not None else self._default_loss(model)
@@ -138,6 +143,7 @@ class BaseKerasEstimator(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
         self._check_param_combinations()
+        share_threads_in_joblib_worker()  # n_jobs workers: each its share of the cores
         keep = incremental or (self.warm_start and hasattr(self, "model_"))
         X, y = self._validate_fit_data(X, y, reset=not keep)
         check_float32_range(X, "X")
@@ -164,6 +170,7 @@ class BaseKerasEstimator(BaseEstimator):
                     model.compile(
                         optimizer=self._make_optimizer(),
                         loss=loss,
+                        **self._compile_extras(),
                         steps_per_execution=keras_fixes.steps_per_execution(
                             strategy, getattr(self, "steps_per_execution", 1)
                         ),

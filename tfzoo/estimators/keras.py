@@ -2,14 +2,84 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
+import warnings
 
 import keras
 import numpy as np
+from sklearn.base import clone
 
-from tfzoo.estimators._base import NDInputMixin, call_builder
+from tfzoo._validation import make_optimizer
+from tfzoo.estimators._base import OPTIMIZER, NDInputMixin, call_builder
 from tfzoo.estimators._supervised import KerasClassifierBase, KerasRegressorBase
+
+#: Learning rate of an optimizer given by name or class when ``learning_rate=None``.
+_DEFAULT_LEARNING_RATE = 0.01
+
+
+def _builder_parameters(builder):
+    """The keyword arguments ``builder`` accepts: a set of names, or ``None`` for any
+    (a ``**kwargs`` builder, or one whose signature cannot be read)."""
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # builtins, C callables
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {
+        name
+        for name, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+
+
+def _output_activation(model):
+    """How ``model``'s output layer ends: ``"sigmoid"``, ``"softmax"``, ``"logits"``
+    (a linear or log-softmax output) or ``None`` when the layer does not say."""
+    try:
+        layer = model.outputs[0]._keras_history.operation
+    except (AttributeError, IndexError, TypeError):
+        return None
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    for attr in ("activation", "output_activation"):  # Dense, Conv, Activation; Perceptron
+        act = getattr(layer, attr, None)
+        if act is None:
+            continue
+        name = act if isinstance(act, str) else getattr(act, "__name__", None)
+        if name in ("sigmoid", "softmax"):
+            return name
+        if name in ("linear", "log_softmax"):  # log-probabilities are logits too
+            return "logits"
+        return None  # relu, tanh, a custom function: the probe decides
+    return None
+
+
+def _probe_outputs_are_probabilities(model, single_label, n_rows=64):
+    """Whether ``model``'s outputs on random inputs look like probabilities:
+    all in [0, 1] and, for ``single_label`` models with several units, rows
+    summing to 1. ``None`` when the model cannot be probed (non-float input)."""
+    spec = model.inputs[0]
+    shape = tuple(spec.shape[1:])
+    if any(d is None for d in shape) or "float" not in str(spec.dtype):
+        return None
+    rng = np.random.default_rng(0)  # a local generator: no global seed is touched
+    x = (3.0 * rng.standard_normal((n_rows, *shape))).astype(str(spec.dtype))
+    try:
+        with warnings.catch_warnings():  # fit shows the model's own warnings, once
+            warnings.simplefilter("ignore")
+            out = keras.ops.convert_to_numpy(model(x, training=False))
+    except Exception:  # noqa: BLE001 - a model that cannot run here is left to fit
+        return None
+    out = np.asarray(out, dtype=np.float64)
+    out = out.reshape(n_rows, -1)
+    if not np.all(np.isfinite(out)) or out.min() < 0.0 or out.max() > 1.0:
+        return False
+    if single_label and out.shape[1] > 1:
+        return bool(np.allclose(out.sum(axis=1), 1.0, atol=1e-3))
+    return True
 
 
 class _BuilderMixin(NDInputMixin):
@@ -20,8 +90,9 @@ class _BuilderMixin(NDInputMixin):
     holds ``n_features``, ``n_outputs`` (and ``n_classes`` for classifiers),
     passed only when the builder's signature names them (or takes
     ``**kwargs``), and ``input_shape`` (one sample's shape, e.g. ``(28, 28, 1)``)
-    when the signature names it. A ``keras.Model`` instance is also accepted:
-    each fit trains a fresh ``keras.models.clone_model`` copy of it.
+    when the signature names it. An argument the builder does not take is
+    refused with a ``ValueError`` by ``set_params`` (and by ``fit`` for
+    ``model_kwargs``).
 
     ``X`` may be a 2-D table or N-d samples (images ``(n, h, w, c)``, sequences
     ``(n, steps, features)``, ...): the model gets them in their shape
@@ -29,6 +100,14 @@ class _BuilderMixin(NDInputMixin):
     rows of that many values are reshaped to ``sample_shape_``. A 2-D table
     into a model whose input is N-d with as many values per sample (64 columns
     into ``(8, 8, 1)``) is reshaped to the model's input.
+
+    A ``keras.Model`` instance is also accepted: each fit trains a fresh
+    ``keras.models.clone_model`` copy of it. When it is compiled, what it
+    was compiled with is kept (fresh copies for each fit, so clones and
+    grid-search candidates share nothing): its optimizer unless
+    ``optimizer`` is given, with its learning rate unless ``learning_rate``
+    is given; its loss unless ``loss`` is given; its ``metrics`` and
+    ``weighted_metrics`` (their values are in ``history_``).
     """
 
     def _flatten_samples(self, X, expected=None):
@@ -58,10 +137,84 @@ class _BuilderMixin(NDInputMixin):
         if rest:
             super().set_params(**rest)
         if routed:
+            self._check_builder_kwargs(routed, prefix="model__")
             kwargs = dict(self.model_kwargs or {})
             kwargs.update(routed)
             self.model_kwargs = kwargs
         return self
+
+    def __sklearn_clone__(self):
+        # A keras.Model given as model= is a read-only template (each fit clones
+        # it): clones share it instead of deep-copying it (a deep copy of a
+        # compiled model whose optimizer is not built warns in Keras).
+        if not isinstance(self.model, keras.Model):
+            return super().__sklearn_clone__()
+        params = {
+            k: v if k == "model" else clone(v, safe=False)
+            for k, v in self.get_params(deep=False).items()
+        }
+        new = type(self)(**params)
+        for attr in ("_metadata_request", "_sklearn_output_config"):
+            if attr in self.__dict__:
+                setattr(new, attr, copy.deepcopy(self.__dict__[attr]))
+        return new
+
+    def _check_builder_kwargs(self, kwargs, prefix=""):
+        if not kwargs:
+            return
+        builder = self.model
+        names = sorted(f"{prefix}{k}" for k in kwargs)
+        if isinstance(builder, keras.Model):
+            raise ValueError(
+                f"Invalid parameter(s) {names} for {type(self).__name__}: model= is a "
+                "keras.Model instance, which takes no builder arguments. Pass a function "
+                "that returns a keras.Model to tune its arguments."
+            )
+        if not callable(builder):
+            return  # fit says that model= is missing or not callable
+        accepted = _builder_parameters(builder)
+        if accepted is None:
+            return
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown:
+            name = getattr(builder, "__qualname__", None) or repr(builder)
+            raise ValueError(
+                f"Invalid parameter(s) {[prefix + k for k in unknown]} for "
+                f"{type(self).__name__}: the model builder {name}() takes no argument "
+                f"{', '.join(repr(k) for k in unknown)}. Valid parameters are: "
+                f"{sorted(accepted)}."
+            )
+
+    # -- what a compiled keras.Model brings
+    def _user_compile_config(self):
+        """Fresh objects of what ``model=`` was compiled with, or ``{}``."""
+        model = self.model
+        if not isinstance(model, keras.Model) or not getattr(model, "compiled", False):
+            return {}
+        config = model.get_compile_config()
+        if not config:
+            return {}
+        return keras.saving.deserialize_keras_object(config)
+
+    def _make_optimizer(self):
+        optimizer = self.optimizer
+        if optimizer is None:
+            compiled = self._user_compile_config().get("optimizer")
+            if compiled is not None:
+                return make_optimizer(compiled, self.learning_rate)
+            optimizer = "adam"
+        learning_rate = self.learning_rate
+        if learning_rate is None and not isinstance(optimizer, keras.optimizers.Optimizer):
+            learning_rate = _DEFAULT_LEARNING_RATE
+        return make_optimizer(optimizer, learning_rate)
+
+    def _default_loss(self, model):
+        loss = self._user_compile_config().get("loss")
+        return loss if loss is not None else super()._default_loss(model)
+
+    def _compile_extras(self):
+        config = self._user_compile_config()
+        return {k: config[k] for k in ("metrics", "weighted_metrics") if config.get(k) is not None}
 
     def _build_keras_model(self, n_features, n_outputs, meta):
         builder = self.model
@@ -70,6 +223,7 @@ class _BuilderMixin(NDInputMixin):
                 f"{type(self).__name__} needs model=: a function that returns a "
                 "keras.Model (e.g. tfzoo.models.build_perceptron) or a keras.Model"
             )
+        self._check_builder_kwargs(dict(self.model_kwargs or {}))
         shape = self._set_sample_shape(n_features)
         if isinstance(builder, keras.Model):
             model = keras.models.clone_model(builder)
@@ -116,16 +270,34 @@ def _fits(model_shape, sample_shape):
     )
 
 
-_BUILDER_CONSTRAINTS = {"model": [callable, None], "model_kwargs": [dict, None]}
+_BUILDER_CONSTRAINTS = {
+    "model": [callable, None],
+    "model_kwargs": [dict, None],
+    "optimizer": [*OPTIMIZER, None],
+}
 
 
 class KerasClassifier(_BuilderMixin, KerasClassifierBase):
     """A scikit-learn classifier around any Keras model builder.
 
-    The builder's model must output probabilities: one sigmoid unit for two
-    classes, or ``n_classes`` softmax units (two softmax units also work for
-    two classes). Labels may be strings or integers; ``predict`` returns them
-    as given.
+    The builder's model outputs one sigmoid unit for two classes, or
+    ``n_classes`` softmax units (two softmax units also work for two
+    classes). Labels may be strings or integers; ``predict`` returns them as
+    given. A multilabel indicator matrix ``y`` of shape ``(n_samples,
+    n_labels)`` (0/1) is accepted as scikit-learn's ``MLPClassifier`` takes
+    it: the model needs ``n_labels`` sigmoid units (the builder gets
+    ``n_outputs=n_labels``), ``predict`` returns the indicator matrix and
+    ``predict_proba`` each label's probability; several columns of
+    multiclass labels (multiclass-multioutput) are refused.
+
+    Logits: a model whose output layer is linear (or log-softmax) is read as
+    giving logits: it is trained with ``from_logits=True`` and
+    ``predict_proba`` applies sigmoid/softmax. When the output layer does
+    not say (a custom layer), the model is run on random inputs once before
+    training: outputs outside [0, 1] (or, for several classes, rows not
+    summing to 1) are read as logits. ``from_logits_`` records the choice;
+    a loss object with a ``from_logits`` attribute (e.g.
+    ``keras.losses.BinaryCrossentropy(from_logits=True)``) overrides it.
 
     ``X`` may be a 2-D table or N-d samples (images ``(n, 28, 28, 1)`` for a
     convolutional builder, sequences ``(n, steps, features)`` for a recurrent
@@ -136,11 +308,21 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
     Sequences of varying lengths: :class:`tfzoo.LSTMClassifier`, or pad them.
 
     Args:
-        model: builder callable (or a ``keras.Model`` to clone).
+        model: builder callable, or a ``keras.Model`` to clone; a compiled
+            one keeps its optimizer, loss and metrics (see below).
         model_kwargs: keyword arguments for the builder; ``model__name=value``
-            in ``set_params``/``GridSearchCV`` updates them.
-        epochs, batch_size, optimizer, learning_rate, loss: training settings
-            (``loss=None``: binary or sparse categorical cross-entropy).
+            in ``set_params``/``GridSearchCV`` updates them. A name the builder
+            does not take raises ``ValueError`` (in ``set_params``, or in
+            ``fit`` for ``model_kwargs``) unless it takes ``**kwargs``.
+        epochs, batch_size: training settings.
+        optimizer: a name, class or instance; ``None``: the compiled
+            ``model``'s optimizer (a fresh copy for each fit), else ``"adam"``.
+        learning_rate: ``None``: the learning rate of the optimizer given as
+            an instance or compiled into ``model``, else 0.01; a value
+            replaces it.
+        loss: ``None``: the compiled ``model``'s loss, else binary (one unit,
+            or multilabel) or sparse categorical cross-entropy
+            (``"categorical_crossentropy"`` gets one-hot targets).
         validation_fraction, early_stopping, n_iter_no_change: hold out a
             stratified fraction and stop when its loss stops improving.
         callbacks: Keras callbacks (copied for each fit).
@@ -167,6 +349,21 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
         **_BUILDER_CONSTRAINTS,
     }
 
+    _supports_multilabel = True
+
+    def _outputs_are_logits(self, model):
+        kind = _output_activation(model)
+        if self._is_multilabel and kind == "softmax":
+            raise ValueError(
+                f"y is a multilabel indicator matrix of {len(self.classes_)} labels, but "
+                "the model ends in a softmax, whose outputs compete: multilabel y needs "
+                "one sigmoid unit (or logit) per label"
+            )
+        if kind is not None:
+            return kind == "logits"
+        looks = _probe_outputs_are_probabilities(model, single_label=not self._is_multilabel)
+        return looks is False
+
     def __init__(
         self,
         model=None,
@@ -174,8 +371,8 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
         model_kwargs=None,
         epochs=200,
         batch_size=32,
-        optimizer="adam",
-        learning_rate=0.01,
+        optimizer=None,
+        learning_rate=None,
         loss=None,
         validation_fraction=0.1,
         early_stopping=False,
@@ -227,8 +424,8 @@ class KerasRegressor(_BuilderMixin, KerasRegressorBase):
         model_kwargs=None,
         epochs=200,
         batch_size=32,
-        optimizer="adam",
-        learning_rate=0.01,
+        optimizer=None,
+        learning_rate=None,
         loss=None,
         validation_fraction=0.1,
         early_stopping=False,
