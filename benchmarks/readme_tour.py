@@ -36,6 +36,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slow", action="store_true", help="also run the slow snippets")
     parser.add_argument("--list", action="store_true", help="print the snippet names")
+    parser.add_argument("--skip", action="append", default=[], help="a snippet not to run")
     parser.add_argument("--readme", default=str(README))
     args = parser.parse_args(argv)
     found = snippets(Path(args.readme))
@@ -50,6 +51,9 @@ def main(argv=None):
     for name, slow, code in found:
         if slow and not args.slow:
             rows.append((name, "skipped (--slow runs it)"))
+            continue
+        if name in args.skip:
+            rows.append((name, "skipped (--skip)"))
             continue
         print(f"-- {name}", flush=True)
         start = time.perf_counter()
