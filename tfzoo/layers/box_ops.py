@@ -155,11 +155,15 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold, sc
         alive = alive & (scores > float(score_threshold))
     positions = ops.arange(n, dtype="int32")[None, :]  # (1, N)
     slots = ops.arange(k, dtype="int32")[None, :]  # (1, K)
-    selected = ops.zeros_like(ops.cast(alive[:, :1], "int32")) + ops.zeros((1, k), "int32")
-    count = ops.zeros_like(ops.cast(alive[:, 0], "int32"))  # (B,)
+    # One int32 state (B, N + K + 1): alive flags, selected indices, count
+    # (a single tensor, so that the loop also traces on symbolic inputs).
+    state = ops.concatenate(
+        [ops.cast(alive, "int32"), ops.zeros_like(ops.cast(alive[:, :1], "int32")) * slots], axis=1
+    )
+    state = ops.concatenate([state, ops.zeros_like(state[:, :1])], axis=1)
 
     def body(t, state):
-        alive, selected, count = state
+        alive, selected, count = state[:, :n] > 0, state[:, n : n + k], state[:, n + k :]
         # First box still alive (N when none is).
         first = ops.min(ops.where(alive, positions, n), axis=1)  # (B,)
         found = first < n
@@ -167,12 +171,13 @@ def non_max_suppression_padded(boxes, scores, max_output_size, iou_threshold, sc
         box = gather(boxes, index[:, None])  # (B, 1, 4)
         iou = pairwise_iou(box, boxes)[:, 0, :]  # (B, N)
         suppressed = (iou >= iou_threshold) | (positions == index[:, None])
-        alive = alive & ~(suppressed & found[:, None])
+        alive = alive & ops.logical_not(suppressed & found[:, None])
         selected = ops.where((slots == t) & found[:, None], index[:, None], selected)
-        count = count + ops.cast(found, "int32")
-        return alive, selected, count
+        count = count + ops.cast(found, "int32")[:, None]
+        return ops.concatenate([ops.cast(alive, "int32"), selected, count], axis=1)
 
-    _, selected, count = ops.fori_loop(0, k, body, (alive, selected, count))
+    state = ops.fori_loop(0, k, body, state)
+    selected, count = state[:, n : n + k], state[:, n + k]
     return selected, count
 
 

@@ -237,9 +237,17 @@ class MaskRCNN(keras.Model):
         self.loss_trackers = [keras.metrics.Mean(name=n) for n in LOSS_NAMES]
 
     def build(self, input_shape=None):
-        # Run the inference graph once on zeros: builds every sub-layer.
+        # Build the heads from the pyramid's shapes, without running the
+        # model (an eager run on zeros costs ~45 s on JAX, which dispatches
+        # and compiles op by op); the other layers have no weights.
         if not self.built:
-            self.call(ops.zeros((1,) + self.image_shape))
+            shapes = [tuple(out.shape) for out in self.feature_extractor.outputs]
+            channels = shapes[0][-1]
+            self.rpn_head.build(shapes)
+            size = self.box_roi_align.output_size
+            self.box_head.build((None, None, size, size, channels))
+            size = self.mask_roi_align.output_size
+            self.mask_head.build((None, None, size, size, channels))
         self.built = True
 
     # -- inference -------------------------------------------------------
@@ -609,7 +617,7 @@ def build_mask_rcnn(
         raise ValueError("a single-output backbone needs backbone_layers= naming the layers to tap")
     features = build_fpn(backbone, fpn_filters)
     model = MaskRCNN(features, num_classes, image_shape, **kwargs)
-    model(ops.zeros((1,) + image_shape))
+    model.build((None,) + image_shape)
     return model
 
 
