@@ -409,3 +409,38 @@ def test_targets_of_images_without_instances():
     r = RPNTargets(samples_per_image=32, seed=0)(np.stack([anchors, anchors]), boxes, classes)
     assert not np.any(r["positive"].numpy())
     np.testing.assert_array_equal(r["picked"].numpy().sum(axis=1), [32, 32])  # all negatives
+
+
+def _greedy_nms(boxes, scores, keep, threshold, score_threshold):
+    """Plain NumPy greedy NMS on score-sorted boxes (one image)."""
+    chosen = []
+    for i in range(len(boxes)):
+        if len(chosen) == keep:
+            break
+        if scores[i] <= score_threshold or not np.any(boxes[i] > 0):
+            continue
+        ious = [
+            box_ops.pairwise_iou(boxes[None, [i]], boxes[None, [j]]).numpy()[0, 0, 0]
+            for j in chosen
+        ]
+        if all(v < threshold for v in ious):
+            chosen.append(i)
+    return chosen
+
+
+def test_padded_nms_matches_numpy_and_tensorflow():
+    rng = np.random.default_rng(5)
+    boxes = np.clip(_random_boxes(rng, 2, 40, 32), 0, 32)
+    boxes[1, 5:9] = 0.0  # padding boxes are never kept
+    scores = np.sort(rng.uniform(size=(2, 40)).astype("float32"), axis=1)[:, ::-1].copy()
+    selected, count = box_ops.non_max_suppression_padded(boxes, scores, 12, 0.4, 0.2)
+    selected, count = np.asarray(selected), np.asarray(count)
+    want_tf, count_tf = tf.image.non_max_suppression_padded(
+        boxes, scores, 12, 0.4, 0.2, pad_to_max_output_size=True, sorted_input=True
+    )
+    for b in range(2):
+        want = _greedy_nms(boxes[b], scores[b], 12, 0.4, 0.2)
+        assert count[b] == len(want) == int(count_tf[b]) and count[b] > 3
+        np.testing.assert_array_equal(selected[b, : count[b]], want)
+        np.testing.assert_array_equal(selected[b, : count[b]], want_tf.numpy()[b, : count[b]])
+        np.testing.assert_array_equal(selected[b, count[b] :], 0)

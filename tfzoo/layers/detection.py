@@ -1,7 +1,8 @@
 """Mask R-CNN building blocks: anchors, RPN head, proposals, box and mask heads.
 
 All shapes are static: proposals and detections are padded to a fixed count
-and carry a validity flag, so the whole model compiles under XLA (TPU).
+and carry a validity flag, so the whole model compiles under XLA (TPU). The
+layers are written in ``keras.ops`` and run on every Keras backend.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tfzoo._saving import serializable
 from tfzoo._validation import check_int
@@ -79,8 +80,10 @@ class AnchorGenerator(keras.layers.Layer):
         return len(self.aspect_ratios)
 
     def call(self, images):
-        anchors = tf.constant(self.anchors)
-        return tf.tile(anchors[None], [tf.shape(images)[0], 1, 1])
+        anchors = ops.convert_to_tensor(self.anchors)
+        # (B, 1, 1) zeros broadcast against the anchors: works for an unknown batch.
+        zeros = ops.zeros_like(ops.reshape(ops.cast(images[:, 0, 0, 0], "float32"), (-1, 1, 1)))
+        return zeros + anchors[None]
 
     def compute_output_shape(self, images_shape):
         return (images_shape[0], len(self.anchors), 4)
@@ -143,12 +146,10 @@ class RPNHead(keras.layers.Layer):
         logits, deltas = [], []
         for f in features:
             h = self.conv(f)
-            batch = tf.shape(f)[0]
-            # Static sizes: with an unknown batch, -1 would lose them too.
             n = f.shape[1] * f.shape[2] * self.num_anchors
-            logits.append(tf.reshape(self.objectness(h), [batch, n]))
-            deltas.append(tf.reshape(self.deltas(h), [batch, n, 4]))
-        return tf.concat(logits, axis=1), tf.concat(deltas, axis=1)
+            logits.append(ops.reshape(self.objectness(h), (-1, n)))
+            deltas.append(ops.reshape(self.deltas(h), (-1, n, 4)))
+        return ops.concatenate(logits, axis=1), ops.concatenate(deltas, axis=1)
 
     def compute_output_shape(self, features_shape):
         shapes = features_shape if isinstance(features_shape, list) else [features_shape]
@@ -167,9 +168,10 @@ class ProposalLayer(keras.layers.Layer):
 
     Decode the deltas on the anchors, clip to the image, keep the
     ``pre_nms_top_k`` best by objectness, then padded non-maximum suppression
-    (``tf.image.non_max_suppression_padded``, which XLA compiles) down to
-    ``post_nms_top_k`` (training) or ``inference_post_nms_top_k``. No gradient
-    flows through the proposals.
+    (:func:`tfzoo.layers.box_ops.non_max_suppression_padded`, in
+    ``keras.ops`` with a static output size) down to ``post_nms_top_k``
+    (training) or ``inference_post_nms_top_k``. No gradient flows through the
+    proposals.
 
     Call: ``layer(logits, deltas, anchors, training=...)`` returns
     ``(boxes (B, K, 4), scores (B, K), valid (B, K) bool)``; invalid rows are
@@ -195,28 +197,22 @@ class ProposalLayer(keras.layers.Layer):
         self.iou_threshold = float(iou_threshold)
 
     def call(self, logits, deltas, anchors, training=False):
-        logits = tf.stop_gradient(tf.cast(logits, "float32"))
-        deltas = tf.stop_gradient(tf.cast(deltas, "float32"))
-        anchors = tf.cast(anchors, "float32")
+        logits = ops.stop_gradient(ops.cast(logits, "float32"))
+        deltas = ops.stop_gradient(ops.cast(deltas, "float32"))
+        anchors = ops.cast(anchors, "float32")
         k = min(self.pre_nms_top_k, logits.shape[1])
-        scores, index = tf.math.top_k(logits, k=k)
+        scores, index = ops.top_k(logits, k=k)
         boxes = box_ops.decode(box_ops.gather(deltas, index), box_ops.gather(anchors, index))
         boxes = box_ops.clip(boxes, self.image_shape[0], self.image_shape[1])
-        scores = tf.sigmoid(scores)
+        scores = ops.sigmoid(scores)
         keep = self.post_nms_top_k if training else self.inference_post_nms_top_k
         keep = min(keep, k)
-        selected, count = tf.image.non_max_suppression_padded(
-            boxes,
-            scores,
-            max_output_size=keep,
-            iou_threshold=self.iou_threshold,
-            pad_to_max_output_size=True,
-            sorted_input=True,
-            canonicalized_coordinates=True,
+        selected, count = box_ops.non_max_suppression_padded(
+            boxes, scores, max_output_size=keep, iou_threshold=self.iou_threshold
         )
-        valid = tf.range(keep)[None, :] < count[:, None]
-        boxes = tf.where(valid[..., None], box_ops.gather(boxes, selected), 0.0)
-        scores = tf.where(valid, box_ops.gather(scores, selected), 0.0)
+        valid = ops.arange(keep, dtype="int32")[None, :] < count[:, None]
+        boxes = ops.where(valid[..., None], box_ops.gather(boxes, selected), 0.0)
+        scores = ops.where(valid, box_ops.gather(scores, selected), 0.0)
         return boxes, scores, valid
 
     def get_config(self):
@@ -272,12 +268,12 @@ class BoxHead(keras.layers.Layer):
         self.regressor.build((None, width))
 
     def call(self, features):
-        batch, rois = tf.shape(features)[0], features.shape[1]
-        x = tf.reshape(features, [-1, int(np.prod(features.shape[2:]))])
+        rois = features.shape[1]
+        x = ops.reshape(features, (-1, int(np.prod(features.shape[2:]))))
         for fc in self.fcs:
             x = fc(x)
-        logits = tf.reshape(self.classifier(x), [batch, rois, self.num_classes + 1])
-        deltas = tf.reshape(self.regressor(x), [batch, rois, self.num_classes + 1, 4])
+        logits = ops.reshape(self.classifier(x), (-1, rois, self.num_classes + 1))
+        deltas = ops.reshape(self.regressor(x), (-1, rois, self.num_classes + 1, 4))
         return logits, deltas
 
     def compute_output_shape(self, shape):
@@ -335,15 +331,15 @@ class MaskRCNNHead(keras.layers.Layer):
         self.logits.build((None, 2 * size, 2 * size, self.filters))
 
     def call(self, features, classes):
-        batch, rois, size = tf.shape(features)[0], features.shape[1], features.shape[2]
-        x = tf.reshape(features, [-1, size, size, features.shape[-1]])
+        rois, size = features.shape[1], features.shape[2]
+        x = ops.reshape(features, (-1, size, size, features.shape[-1]))
         for conv in self.convs:
             x = conv(x)
         x = self.logits(self.upsample(x))  # (B*R, 2S, 2S, K+1)
-        x = tf.reshape(x, [batch, rois, 2 * size, 2 * size, self.num_classes + 1])
-        classes = tf.clip_by_value(tf.cast(classes, tf.int32), 0, self.num_classes)
-        pick = tf.one_hot(classes, self.num_classes + 1, dtype=x.dtype)
-        return tf.einsum("brhwk,brk->brhw", x, pick)
+        x = ops.reshape(x, (-1, rois, 2 * size, 2 * size, self.num_classes + 1))
+        classes = ops.clip(ops.cast(classes, "int32"), 0, self.num_classes)
+        pick = ops.one_hot(classes, self.num_classes + 1, dtype=x.dtype)
+        return ops.einsum("brhwk,brk->brhw", x, pick)
 
     def compute_output_shape(self, features_shape, classes_shape=None):
         s = features_shape[2]

@@ -10,7 +10,7 @@ traced step then sees it as unknown) and may be 0.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from tfzoo._saving import serializable
 from tfzoo.layers import box_ops
@@ -22,18 +22,18 @@ def _sample(candidates, k, noise):
     Returns ``(index (B, k), picked (B, k) bool)``; rows past the number of
     candidates are not picked.
     """
-    priority = tf.where(candidates, 1.0 + noise, 0.0)
+    priority = ops.where(candidates, 1.0 + noise, 0.0)
     n = candidates.shape[1]
     if n is not None:
-        values, index = tf.math.top_k(priority, k=min(k, n))
+        values, index = ops.top_k(priority, k=min(k, n))
         return index, values > 0.5
-    # Unknown count (a varying number of ground-truth instances): pad with
-    # never-picked entries so that top_k still returns k, then point the
-    # padding's indices back inside the candidates.
-    n = tf.shape(candidates)[1]
-    priority = tf.pad(priority, [[0, 0], [0, tf.maximum(k - n, 0)]])
-    values, index = tf.math.top_k(priority, k=k)
-    return tf.minimum(index, tf.maximum(n - 1, 0)), values > 0.5
+    # Unknown count (a varying number of ground-truth instances, TensorFlow
+    # tracing only): append k never-picked entries so that top_k still
+    # returns k, then point the padding's indices back inside the candidates.
+    n = ops.shape(candidates)[1]
+    padding = ops.repeat(ops.zeros_like(priority[:, :1]), k, axis=1)
+    values, index = ops.top_k(ops.concatenate([priority, padding], axis=1), k=k)
+    return ops.minimum(index, ops.maximum(n - 1, 0)), values > 0.5
 
 
 def _sample_balanced(positive, negative, total, positive_fraction, noise):
@@ -45,16 +45,18 @@ def _sample_balanced(positive, negative, total, positive_fraction, noise):
     quota = max(1, int(round(total * positive_fraction)))
     pos_index, pos_picked = _sample(positive, quota, noise)
     neg_index, neg_picked = _sample(negative, total, noise)
-    n_pos = tf.reduce_sum(tf.cast(pos_picked, tf.int32), axis=1, keepdims=True)
-    neg_picked &= tf.range(neg_index.shape[1])[None, :] < total - n_pos
-    index = tf.concat([pos_index, neg_index], axis=1)
-    picked = tf.concat([pos_picked, neg_picked], axis=1)
-    is_positive = tf.concat([pos_picked, tf.zeros_like(neg_picked)], axis=1)
+    n_pos = ops.sum(ops.cast(pos_picked, "int32"), axis=1, keepdims=True)
+    neg_picked = neg_picked & (
+        ops.arange(neg_index.shape[1], dtype="int32")[None, :] < total - n_pos
+    )
+    index = ops.concatenate([pos_index, neg_index], axis=1)
+    picked = ops.concatenate([pos_picked, neg_picked], axis=1)
+    is_positive = ops.concatenate([pos_picked, ops.zeros_like(neg_picked)], axis=1)
     return index, picked, is_positive
 
 
 def _gt_valid(gt_classes):
-    return tf.cast(gt_classes, tf.int32) > 0
+    return ops.cast(gt_classes, "int32") > 0
 
 
 def _with_padding_row(gt_boxes, gt_classes, gt_masks=None):
@@ -67,14 +69,23 @@ def _with_padding_row(gt_boxes, gt_classes, gt_masks=None):
     """
     if gt_boxes.shape[1] is not None and gt_boxes.shape[1] > 0:
         return gt_boxes, gt_classes, gt_masks
-    batch = tf.shape(gt_boxes)[0]
-    gt_boxes = tf.concat([gt_boxes, -tf.ones([batch, 1, 4], gt_boxes.dtype)], axis=1)
-    gt_classes = tf.concat([gt_classes, -tf.ones([batch, 1], gt_classes.dtype)], axis=1)
+    # Sums over the instance axis have the (batch, 1, ...) shape of one row
+    # even when that axis is empty or of unknown size.
+    gt_boxes = ops.concatenate(
+        [gt_boxes, ops.full_like(ops.sum(gt_boxes, axis=1, keepdims=True), -1.0)], axis=1
+    )
+    gt_classes = ops.concatenate(
+        [gt_classes, ops.full_like(ops.sum(gt_classes, axis=1, keepdims=True), -1)], axis=1
+    )
     if gt_masks is not None:
-        pad = tf.zeros(tf.concat([[batch, 1], tf.shape(gt_masks)[2:]], 0), gt_masks.dtype)
-        pad.set_shape([None, 1] + list(gt_masks.shape[2:]))
-        gt_masks = tf.concat([gt_masks, pad], axis=1)
+        row = ops.zeros_like(ops.sum(ops.cast(gt_masks, "float32"), axis=1, keepdims=True))
+        gt_masks = ops.concatenate([gt_masks, ops.cast(row, gt_masks.dtype)], axis=1)
     return gt_boxes, gt_classes, gt_masks
+
+
+def _first_argmax(x, axis):
+    """Index of the maximum along ``axis``, the first one on ties (every backend)."""
+    return ops.cast(ops.argmax(x, axis=axis), "int32")
 
 
 @serializable
@@ -111,27 +122,29 @@ class RPNTargets(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, anchors, gt_boxes, gt_classes):
-        gt_boxes = tf.cast(gt_boxes, "float32")
-        gt_classes = tf.cast(gt_classes, tf.int32)
+        anchors = ops.cast(anchors, "float32")
+        gt_boxes = ops.cast(gt_boxes, "float32")
+        gt_classes = ops.cast(gt_classes, "int32")
         gt_boxes, gt_classes, _ = _with_padding_row(gt_boxes, gt_classes)
         valid = _gt_valid(gt_classes)
         iou = box_ops.pairwise_iou(anchors, gt_boxes, valid)  # (B, N, G)
-        best = tf.reduce_max(iou, axis=2)
-        match = tf.argmax(iou, axis=2, output_type=tf.int32)
+        best = ops.max(iou, axis=2)
+        match = _first_argmax(iou, axis=2)
         # The best anchor(s) of each real box are positive whatever their IoU.
-        best_of_gt = tf.reduce_max(iou, axis=1, keepdims=True)  # (B, 1, G)
-        is_best = tf.reduce_any((iou >= best_of_gt - 1e-6) & (iou > 0.0) & valid[:, None], axis=2)
+        best_of_gt = ops.max(iou, axis=1, keepdims=True)  # (B, 1, G)
+        is_best = ops.any((iou >= best_of_gt - 1e-6) & (iou > 0.0) & valid[:, None], axis=2)
         positive = (best >= self.positive_iou) | is_best
-        negative = (best < self.negative_iou) & (best >= 0.0) & ~positive
+        not_positive = ops.logical_not(positive)
+        negative = (best < self.negative_iou) & (best >= 0.0) & not_positive
         # No ground truth at all: every anchor is a negative.
-        negative |= (best < 0.0) & ~positive
-        noise = keras.random.uniform(tf.shape(best), seed=self.seed_generator)
+        negative = negative | ((best < 0.0) & not_positive)
+        noise = keras.random.uniform(ops.shape(best), seed=self.seed_generator)
         index, picked, is_pos = _sample_balanced(
             positive, negative, self.samples_per_image, self.positive_fraction, noise
         )
         matched = box_ops.gather(gt_boxes, box_ops.gather(match, index))
         targets = box_ops.encode(matched, box_ops.gather(anchors, index), box_ops.RPN_BOX_WEIGHTS)
-        targets = tf.where(is_pos[..., None], targets, 0.0)
+        targets = ops.where(is_pos[..., None], targets, 0.0)
         return {"index": index, "picked": picked, "positive": is_pos, "box_targets": targets}
 
     def get_config(self):
@@ -188,25 +201,28 @@ class RoISampler(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, proposals, proposal_valid, gt_boxes, gt_classes, gt_masks):
-        gt_boxes = tf.cast(gt_boxes, "float32")
-        gt_classes = tf.cast(gt_classes, tf.int32)
+        proposals = ops.cast(proposals, "float32")
+        proposal_valid = ops.cast(proposal_valid, "bool")
+        gt_boxes = ops.cast(gt_boxes, "float32")
+        gt_classes = ops.cast(gt_classes, "int32")
+        gt_masks = ops.convert_to_tensor(gt_masks)
         gt_boxes, gt_classes, gt_masks = _with_padding_row(gt_boxes, gt_classes, gt_masks)
         valid_gt = _gt_valid(gt_classes)
-        boxes = tf.concat([tf.stop_gradient(proposals), gt_boxes], axis=1)
-        usable = tf.concat([proposal_valid, valid_gt], axis=1)
+        boxes = ops.concatenate([ops.stop_gradient(proposals), gt_boxes], axis=1)
+        usable = ops.concatenate([proposal_valid, valid_gt], axis=1)
         iou = box_ops.pairwise_iou(boxes, gt_boxes, valid_gt)
-        best = tf.reduce_max(iou, axis=2)
-        match = tf.argmax(iou, axis=2, output_type=tf.int32)
+        best = ops.max(iou, axis=2)
+        match = _first_argmax(iou, axis=2)
         foreground = usable & (best >= self.foreground_iou)
-        background = usable & ~foreground
-        noise = keras.random.uniform(tf.shape(best), seed=self.seed_generator)
+        background = usable & ops.logical_not(foreground)
+        noise = keras.random.uniform(ops.shape(best), seed=self.seed_generator)
         index, picked, is_fg = _sample_balanced(
             foreground, background, self.num_rois, self.foreground_fraction, noise
         )
         # Squeeze to num_rois slots: picked foreground first, then picked background.
-        order = tf.cast(picked, "float32") + tf.cast(is_fg, "float32")
-        order -= tf.cast(tf.range(index.shape[1]), "float32")[None] * 1e-4
-        _, slot = tf.math.top_k(order, k=self.num_rois)
+        order = ops.cast(picked, "float32") + ops.cast(is_fg, "float32")
+        order = order - ops.arange(index.shape[1], dtype="float32")[None] * 1e-4
+        _, slot = ops.top_k(order, k=self.num_rois)
         index = box_ops.gather(index, slot)
         picked = box_ops.gather(picked, slot)
         is_fg = box_ops.gather(is_fg, slot)
@@ -214,23 +230,23 @@ class RoISampler(keras.layers.Layer):
         rois = box_ops.gather(boxes, index)
         gt_index = box_ops.gather(match, index)
         matched_boxes = box_ops.gather(gt_boxes, gt_index)
-        classes = tf.where(is_fg, box_ops.gather(gt_classes, gt_index), 0)
+        classes = ops.where(is_fg, box_ops.gather(gt_classes, gt_index), 0)
         box_targets = box_ops.encode(matched_boxes, rois, box_ops.HEAD_BOX_WEIGHTS)
-        box_targets = tf.where(is_fg[..., None], box_targets, 0.0)
+        box_targets = ops.where(is_fg[..., None], box_targets, 0.0)
 
         m = min(self.num_mask_rois, self.num_rois)
         mask_rois = rois[:, :m]
         mask_weights = is_fg[:, :m]
-        masks = box_ops.gather(tf.cast(gt_masks, "float32"), gt_index[:, :m])
+        masks = box_ops.gather(ops.cast(gt_masks, "float32"), gt_index[:, :m])
         crops = box_ops.crop_and_resize_masks(masks, mask_rois, self.mask_size)
-        mask_targets = tf.cast(crops >= 0.5, "float32")
+        mask_targets = ops.cast(crops >= 0.5, "float32")
         return {
-            "rois": tf.stop_gradient(rois),
+            "rois": ops.stop_gradient(rois),
             "picked": picked,
             "classes": classes,
             "box_targets": box_targets,
             "foreground": is_fg,
-            "mask_rois": tf.stop_gradient(mask_rois),
+            "mask_rois": ops.stop_gradient(mask_rois),
             "mask_classes": classes[:, :m],
             "mask_weights": mask_weights,
             "mask_targets": mask_targets,
@@ -250,13 +266,26 @@ class RoISampler(keras.layers.Layer):
 
 
 def _masked_mean(values, weights):
-    weights = tf.cast(weights, values.dtype)
-    return tf.reduce_sum(values * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+    weights = ops.cast(weights, values.dtype)
+    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1.0)
 
 
 def _huber(x, delta):
-    ax = tf.abs(x)
-    return tf.where(ax < delta, 0.5 * x * x / delta, ax - 0.5 * delta)
+    ax = ops.abs(x)
+    return ops.where(ax < delta, 0.5 * x * x / delta, ax - 0.5 * delta)
+
+
+def _sigmoid_cross_entropy(labels, logits):
+    """Binary cross-entropy on logits, in the overflow-free form."""
+    return ops.relu(logits) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
+
+
+def _take_class(values, classes):
+    """``values`` (B, R, C, ...) at class ``classes`` (B, R) -> (B, R, ...)."""
+    index = ops.cast(classes, "int32")
+    for _ in range(len(values.shape) - 2):
+        index = ops.expand_dims(index, -1)
+    return ops.squeeze(ops.take_along_axis(values, index, axis=2), axis=2)
 
 
 def rpn_losses(logits, deltas, targets):
@@ -265,14 +294,14 @@ def rpn_losses(logits, deltas, targets):
     Both are averaged over the sampled anchors, so the box loss weighs
     positives as Detectron does (by the whole sample, not the positives).
     """
-    picked_logits = box_ops.gather(tf.cast(logits, "float32"), targets["index"])
-    labels = tf.cast(targets["positive"], "float32")
-    bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=picked_logits)
+    picked_logits = box_ops.gather(ops.cast(logits, "float32"), targets["index"])
+    labels = ops.cast(targets["positive"], "float32")
+    bce = _sigmoid_cross_entropy(labels, picked_logits)
     class_loss = _masked_mean(bce, targets["picked"])
-    picked_deltas = box_ops.gather(tf.cast(deltas, "float32"), targets["index"])
-    box = tf.reduce_sum(_huber(picked_deltas - targets["box_targets"], 1.0 / 9.0), axis=-1)
-    box = tf.reduce_sum(box * tf.cast(targets["positive"], "float32"))
-    box_loss = box / tf.maximum(tf.reduce_sum(tf.cast(targets["picked"], "float32")), 1.0)
+    picked_deltas = box_ops.gather(ops.cast(deltas, "float32"), targets["index"])
+    box = ops.sum(_huber(picked_deltas - targets["box_targets"], 1.0 / 9.0), axis=-1)
+    box = ops.sum(box * labels)
+    box_loss = box / ops.maximum(ops.sum(ops.cast(targets["picked"], "float32")), 1.0)
     return class_loss, box_loss
 
 
@@ -280,17 +309,16 @@ def head_losses(class_logits, box_deltas, mask_logits, targets):
     """Classification (softmax cross-entropy), box (Huber on the deltas of the
     ground-truth class) and mask (per-pixel binary cross-entropy on the
     ground-truth class' mask, foreground RoIs only) losses."""
-    class_logits = tf.cast(class_logits, "float32")
-    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=targets["classes"], logits=class_logits
-    )
+    class_logits = ops.cast(class_logits, "float32")
+    log_probs = ops.log_softmax(class_logits, axis=-1)
+    ce = -_take_class(log_probs, targets["classes"])
     class_loss = _masked_mean(ce, targets["picked"])
-    deltas = tf.gather(tf.cast(box_deltas, "float32"), targets["classes"], batch_dims=2)
-    box = tf.reduce_sum(_huber(deltas - targets["box_targets"], 1.0), axis=-1)
-    box = tf.reduce_sum(box * tf.cast(targets["foreground"], "float32"))
-    box_loss = box / tf.maximum(tf.reduce_sum(tf.cast(targets["picked"], "float32")), 1.0)
-    bce = tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=targets["mask_targets"], logits=tf.cast(mask_logits, "float32")
+    deltas = _take_class(ops.cast(box_deltas, "float32"), targets["classes"])
+    box = ops.sum(_huber(deltas - targets["box_targets"], 1.0), axis=-1)
+    box = ops.sum(box * ops.cast(targets["foreground"], "float32"))
+    box_loss = box / ops.maximum(ops.sum(ops.cast(targets["picked"], "float32")), 1.0)
+    bce = _sigmoid_cross_entropy(
+        ops.cast(targets["mask_targets"], "float32"), ops.cast(mask_logits, "float32")
     )
-    mask_loss = _masked_mean(tf.reduce_mean(bce, axis=[2, 3]), targets["mask_weights"])
+    mask_loss = _masked_mean(ops.mean(bce, axis=(2, 3)), targets["mask_weights"])
     return class_loss, box_loss, mask_loss

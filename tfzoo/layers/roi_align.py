@@ -6,10 +6,11 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tfzoo._saving import serializable
 from tfzoo._validation import check_int
+from tfzoo.layers import box_ops
 
 
 @serializable
@@ -19,9 +20,10 @@ class RoIAlign(keras.layers.Layer):
     Each box is split into ``output_size x output_size`` bins; each bin
     averages ``sampling_ratio**2`` bilinear samples placed evenly inside it
     (Mask R-CNN's RoIAlign, "aligned" variant: pixel centres at half
-    coordinates, no rounding anywhere). The samples are read with
-    ``tf.gather`` on the flattened feature maps, so the layer compiles under
-    XLA (``tf.image.crop_and_resize`` does not on CPU) and all shapes are static.
+    coordinates, no rounding anywhere). The samples are read with one
+    ``keras.ops.take`` on the flattened feature maps, so the layer runs on
+    every Keras backend, compiles under XLA (``tf.image.crop_and_resize``
+    does not on CPU) and all shapes are static.
 
     With several feature levels (an FPN), each box reads the level that
     matches its size: ``level = floor(canonical_level + log2(sqrt(h * w) /
@@ -70,17 +72,18 @@ class RoIAlign(keras.layers.Layer):
 
     def _levels(self, boxes):
         """Index (into ``strides``) of the level each box reads."""
+        boxes = ops.convert_to_tensor(boxes)
         if len(self.strides) == 1:
-            return tf.zeros(tf.shape(boxes)[:-1], tf.int32)
-        h = tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0)
-        w = tf.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
-        size = tf.sqrt(h * w)
-        level = tf.floor(
-            self.canonical_level + tf.math.log(size / self.canonical_size + 1e-8) / math.log(2.0)
+            return ops.zeros_like(ops.cast(boxes[..., 0], "int32"))
+        h = ops.maximum(boxes[..., 2] - boxes[..., 0], 0.0)
+        w = ops.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
+        size = ops.sqrt(h * w)
+        level = ops.floor(
+            self.canonical_level + ops.log(size / self.canonical_size + 1e-8) / math.log(2.0)
         )
         first = math.log2(self.strides[0])
         last = math.log2(self.strides[-1])
-        return tf.cast(tf.clip_by_value(level, first, last) - first, tf.int32)
+        return ops.cast(ops.clip(level, first, last) - first, "int32")
 
     def call(self, features, boxes):
         if not isinstance(features, (list, tuple)):
@@ -89,27 +92,31 @@ class RoIAlign(keras.layers.Layer):
             raise ValueError(
                 f"RoIAlign got {len(features)} feature maps for {len(self.strides)} strides"
             )
-        boxes = tf.cast(boxes, features[0].dtype)
+        features = [ops.convert_to_tensor(f) for f in features]
+        boxes = ops.cast(boxes, features[0].dtype)
         channels = features[0].shape[-1]
-        batch = tf.shape(features[0])[0]
         heights = [f.shape[1] for f in features]
         widths = [f.shape[2] for f in features]
         offsets = np.cumsum([0] + [h * w for h, w in zip(heights, widths)])[:-1]
-        flat = tf.concat(
-            [tf.reshape(f, [batch, h * w, channels]) for f, h, w in zip(features, heights, widths)],
+        flat = ops.concatenate(
+            [ops.reshape(f, (-1, h * w, channels)) for f, h, w in zip(features, heights, widths)],
             axis=1,
         )
 
         level = self._levels(boxes)  # (B, R)
-        stride = tf.gather(tf.constant(self.strides, boxes.dtype), level)
-        height = tf.gather(tf.constant(heights, tf.int32), level)
-        width = tf.gather(tf.constant(widths, tf.int32), level)
-        offset = tf.gather(tf.constant(offsets, tf.int32), level)
+
+        def per_level(values, dtype):
+            return ops.take(ops.convert_to_tensor(np.asarray(values), dtype=dtype), level)
+
+        stride = per_level(self.strides, boxes.dtype)
+        height = per_level(heights, "int32")
+        width = per_level(widths, "int32")
+        offset = per_level(offsets, "int32")
 
         n = self.output_size * self.sampling_ratio
         # Sample positions as fractions of the box, bin by bin.
-        frac = (tf.range(n, dtype=boxes.dtype) + 0.5) / n
-        y1, x1, y2, x2 = tf.unstack(boxes, 4, axis=-1)
+        frac = (ops.arange(n, dtype=boxes.dtype) + 0.5) / n
+        y1, x1, y2, x2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
         ys = (y1[..., None] + (y2 - y1)[..., None] * frac) / stride[..., None] - 0.5
         xs = (x1[..., None] + (x2 - x1)[..., None] * frac) / stride[..., None] - 0.5
 
@@ -117,13 +124,12 @@ class RoIAlign(keras.layers.Layer):
         x_lo, x_hi, wx_lo, wx_hi = _corners(xs, width[..., None])
         base = offset[..., None, None]
         row_w = width[..., None, None]
-
-        r = boxes.shape[1] if boxes.shape[1] is not None else tf.shape(boxes)[1]
+        r = boxes.shape[1]
 
         def read(yi, xi):
             index = base + yi[..., :, None] * row_w + xi[..., None, :]  # (B, R, n, n)
-            values = tf.gather(flat, tf.reshape(index, [batch, r * n * n]), batch_dims=1)
-            return tf.reshape(values, [batch, r, n, n, channels])
+            values = box_ops.gather(flat, ops.reshape(index, (-1, r * n * n)))
+            return ops.reshape(values, (-1, r, n, n, channels))
 
         def outer(a, b):
             return (a[..., :, None] * b[..., None, :])[..., None]
@@ -135,8 +141,8 @@ class RoIAlign(keras.layers.Layer):
             + read(y_hi, x_hi) * outer(wy_hi, wx_hi)
         )
         s, k = self.sampling_ratio, self.output_size
-        sampled = tf.reshape(sampled, [batch, r, k, s, k, s, channels])
-        return tf.reduce_mean(sampled, axis=[3, 5])
+        sampled = ops.reshape(sampled, (-1, r, k, s, k, s, channels))
+        return ops.mean(sampled, axis=(3, 5))
 
     def compute_output_shape(self, features_shape, boxes_shape):
         channels = features_shape[0][-1] if isinstance(features_shape, list) else features_shape[-1]
@@ -160,20 +166,20 @@ def _corners(coords, size):
     Samples further than one cell outside the map contribute zero; samples in
     the outer half-cell are clamped to the border (as in Detectron's RoIAlign).
     """
-    size_f = tf.cast(size, coords.dtype)
+    size_f = ops.cast(size, coords.dtype)
     outside = (coords < -1.0) | (coords > size_f)
-    c = tf.maximum(coords, 0.0)
-    low = tf.floor(c)
+    c = ops.maximum(coords, 0.0)
+    low = ops.floor(c)
     at_end = low >= size_f - 1.0
-    low = tf.where(at_end, size_f - 1.0, low)
-    high = tf.where(at_end, low, low + 1.0)
-    c = tf.where(at_end, low, c)
+    low = ops.where(at_end, size_f - 1.0, low)
+    high = ops.where(at_end, low, low + 1.0)
+    c = ops.where(at_end, low, c)
     w_high = c - low
     w_low = 1.0 - w_high
-    keep = tf.cast(~outside, coords.dtype)
+    keep = ops.cast(ops.logical_not(outside), coords.dtype)
     return (
-        tf.cast(low, tf.int32),
-        tf.cast(high, tf.int32),
+        ops.cast(low, "int32"),
+        ops.cast(high, "int32"),
         w_low * keep,
         w_high * keep,
     )

@@ -6,16 +6,20 @@ truth padded to a number of instances per batch (the format of
 ``tfzoo.datasets.make_shapes``; the count may change from batch to batch and
 may be 0); ``model.predict(images)`` returns padded detections. Every shape
 inside the model is static (proposals and detections are padded and counted),
-so the training step compiles with ``jit_compile=True`` (TPU).
+so the training step compiles with ``jit_compile=True`` (XLA on TensorFlow
+and JAX, TPU). The model is written in ``keras.ops`` and trains through
+Keras's backend-neutral ``compute_loss`` hook, so ``fit``, ``evaluate``,
+``predict`` and ``export`` run on the TensorFlow, JAX and PyTorch backends.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tfzoo._saving import serializable
 from tfzoo._validation import check_int
@@ -123,14 +127,25 @@ class MaskRCNN(keras.Model):
     losses, the head's classification and box losses and the mask loss; each
     is reported.
 
+    Training goes through Keras's ``compute_loss`` hook on every backend:
+    ``call(images, training=True)`` returns the pyramid features and the raw
+    RPN outputs, and :meth:`compute_loss` assigns the targets (it needs the
+    ground truth), runs the box and mask heads on the sampled RoIs and
+    returns the total loss; the five losses are ``keras.metrics.Mean``
+    trackers in ``metrics`` and so in the logs. ``sample_weight`` is not
+    used. Under ``tf.distribute`` the loss is divided by the number of
+    replicas (the gradients are summed over them), as Keras's own losses are.
+
     Bad input is refused with a ``ValueError``: images of another shape than
     ``image_shape``, masks of another size than the images, mismatched
     instance counts, class ids above ``num_classes``, NaN or infinite images
-    or boxes. ``fit``, ``evaluate`` and ``predict`` check in-memory arrays
-    before they start; inside the graph (datasets) the same value checks run
-    as assertions (an ``InvalidArgumentError`` naming the problem) except
-    under XLA, which compiles assertions out. ``predict`` on zero images
-    returns empty arrays.
+    or boxes. ``fit``, ``evaluate`` and ``predict`` check in-memory (NumPy)
+    arrays before they start, on every backend. On TensorFlow the same value
+    checks also run inside the graph (datasets) as assertions (an
+    ``InvalidArgumentError`` naming the problem) except under XLA, which
+    compiles assertions out; JAX and PyTorch have no in-graph assertions, so
+    there only the checks of in-memory arrays run. ``predict`` on zero
+    images returns empty arrays.
     """
 
     def __init__(
@@ -218,14 +233,21 @@ class MaskRCNN(keras.Model):
             mask_size=28,
             seed=None if seed is None else seed + 1,
         )
-        self.loss_trackers = [keras.metrics.Mean(name="loss")] + [
-            keras.metrics.Mean(name=n) for n in LOSS_NAMES
-        ]
+        # Keras's own "loss" tracker reports the total; these the five parts.
+        self.loss_trackers = [keras.metrics.Mean(name=n) for n in LOSS_NAMES]
 
     def build(self, input_shape=None):
-        # Run the inference graph once on zeros: builds every sub-layer.
+        # Build the heads from the pyramid's shapes, without running the
+        # model (an eager run on zeros costs ~45 s on JAX, which dispatches
+        # and compiles op by op); the other layers have no weights.
         if not self.built:
-            self.call(tf.zeros((1,) + self.image_shape))
+            shapes = [tuple(out.shape) for out in self.feature_extractor.outputs]
+            channels = shapes[0][-1]
+            self.rpn_head.build(shapes)
+            size = self.box_roi_align.output_size
+            self.box_head.build((None, None, size, size, channels))
+            size = self.mask_roi_align.output_size
+            self.mask_head.build((None, None, size, size, channels))
         self.built = True
 
     # -- inference -------------------------------------------------------
@@ -250,32 +272,42 @@ class MaskRCNN(keras.Model):
     def _empty_detections(self):
         d, (h, w) = self.max_detections, self.image_shape[:2]
         return {
-            "boxes": tf.zeros([0, d, 4]),
-            "classes": tf.zeros([0, d], tf.int32),
-            "scores": tf.zeros([0, d]),
-            "masks": tf.zeros([0, d, h, w]),
-            "num_detections": tf.zeros([0], tf.int32),
+            "boxes": ops.zeros([0, d, 4]),
+            "classes": ops.zeros([0, d], "int32"),
+            "scores": ops.zeros([0, d]),
+            "masks": ops.zeros([0, d, h, w]),
+            "num_detections": ops.zeros([0], "int32"),
         }
 
-    def call(self, images, training=False):
-        self._check_image_shape(images.shape)
-        if images.shape[0] == 0:
-            return self._empty_detections()
-        images = tf.cast(images, self.compute_dtype)
+    def _raw_outputs(self, images, training):
+        """Pyramid features and RPN outputs: what the losses start from."""
+        images = ops.cast(images, self.compute_dtype)
         features = self.feature_extractor(images, training=training)
         logits, deltas = self.rpn_head(features)
+        return {"features": list(features), "rpn_logits": logits, "rpn_deltas": deltas}
+
+    def call(self, images, training=False):
+        """Detections (inference), or with ``training=True`` the raw outputs
+        that :meth:`compute_loss` turns into losses with the ground truth."""
+        self._check_image_shape(images.shape)
+        if images.shape[0] == 0 and not training:
+            return self._empty_detections()
+        raw = self._raw_outputs(images, training)
+        if training:
+            return raw
+        features, logits, deltas = raw["features"], raw["rpn_logits"], raw["rpn_deltas"]
         anchors = self.anchor_generator(images)
         proposals, _, valid = self.proposal_layer(logits, deltas, anchors, training=False)
         class_logits, box_deltas = self.box_head(self.box_roi_align(features, proposals))
         boxes, classes, scores, count = self._detections(proposals, valid, class_logits, box_deltas)
         mask_logits = self.mask_head(self.mask_roi_align(features, boxes), classes)
-        found = tf.range(self.max_detections)[None] < count[:, None]
-        probs = tf.sigmoid(tf.cast(mask_logits, "float32"))
-        probs *= tf.cast(found, "float32")[..., None, None]
+        found = ops.arange(self.max_detections, dtype="int32")[None] < count[:, None]
+        probs = ops.sigmoid(ops.cast(mask_logits, "float32"))
+        probs = probs * ops.cast(found, "float32")[..., None, None]
         masks = box_ops.paste_masks(probs, boxes, self.image_shape[0], self.image_shape[1])
         return {
             "boxes": boxes,
-            "classes": tf.where(found, classes, -1),
+            "classes": ops.where(found, classes, -1),
             "scores": scores,
             "masks": masks,
             "num_detections": count,
@@ -283,63 +315,60 @@ class MaskRCNN(keras.Model):
 
     def _detections(self, proposals, valid, class_logits, box_deltas):
         c = self.num_classes
-        probs = tf.nn.softmax(tf.cast(class_logits, "float32"), axis=-1)[..., 1:]  # (B, K, C)
-        probs = probs * tf.cast(valid, "float32")[..., None]
-        deltas = tf.cast(box_deltas, "float32")[:, :, 1:, :]
+        probs = ops.softmax(ops.cast(class_logits, "float32"), axis=-1)[..., 1:]  # (B, K, C)
+        probs = probs * ops.cast(valid, "float32")[..., None]
+        deltas = ops.cast(box_deltas, "float32")[:, :, 1:, :]
         boxes = box_ops.decode(deltas, proposals[:, :, None, :], box_ops.HEAD_BOX_WEIGHTS)
         boxes = box_ops.clip(boxes, self.image_shape[0], self.image_shape[1])
-        batch = tf.shape(proposals)[0]
         k = proposals.shape[1] * c
-        boxes = tf.reshape(boxes, [batch, k, 4])
-        scores = tf.reshape(probs, [batch, k])
-        classes = tf.tile(tf.range(1, c + 1)[None, None, :], [batch, proposals.shape[1], 1])
-        classes = tf.reshape(classes, [batch, k])
-        scores, order = tf.math.top_k(scores, k=k)
+        classes = ops.zeros_like(ops.cast(probs, "int32")) + ops.arange(1, c + 1, dtype="int32")
+        boxes = ops.reshape(boxes, (-1, k, 4))
+        scores = ops.reshape(probs, (-1, k))
+        classes = ops.reshape(classes, (-1, k))
+        scores, order = ops.top_k(scores, k=k)
         boxes = box_ops.gather(boxes, order)
         classes = box_ops.gather(classes, order)
-        # Class-aware NMS in one call: shift each class into its own region.
-        shift = tf.cast(classes, "float32")[..., None] * float(max(self.image_shape[:2]) + 1)
+        # Class-aware NMS in one pass: shift each class into its own region.
+        shift = ops.cast(classes, "float32")[..., None] * float(max(self.image_shape[:2]) + 1)
         keep = min(self.max_detections, k)
-        selected, count = tf.image.non_max_suppression_padded(
+        selected, count = box_ops.non_max_suppression_padded(
             boxes + shift,
             scores,
             max_output_size=keep,
             iou_threshold=self.detection_iou,
             score_threshold=self.score_threshold,
-            pad_to_max_output_size=True,
-            sorted_input=True,
-            canonicalized_coordinates=True,
         )
-        found = tf.range(keep)[None] < count[:, None]
-        boxes = tf.where(found[..., None], box_ops.gather(boxes, selected), 0.0)
-        scores = tf.where(found, box_ops.gather(scores, selected), 0.0)
-        classes = tf.where(found, box_ops.gather(classes, selected), 0)
+        found = ops.arange(keep, dtype="int32")[None] < count[:, None]
+        boxes = ops.where(found[..., None], box_ops.gather(boxes, selected), 0.0)
+        scores = ops.where(found, box_ops.gather(scores, selected), 0.0)
+        classes = ops.where(found, box_ops.gather(classes, selected), 0)
         if keep < self.max_detections:
             pad = self.max_detections - keep
-            boxes = tf.pad(boxes, [[0, 0], [0, pad], [0, 0]])
-            scores = tf.pad(scores, [[0, 0], [0, pad]])
-            classes = tf.pad(classes, [[0, 0], [0, pad]])
-        return boxes, classes, scores, tf.cast(count, tf.int32)
+            boxes = ops.pad(boxes, [[0, 0], [0, pad], [0, 0]])
+            scores = ops.pad(scores, [[0, 0], [0, pad]])
+            classes = ops.pad(classes, [[0, 0], [0, pad]])
+        return boxes, classes, scores, ops.cast(count, "int32")
 
     # -- training --------------------------------------------------------
     def compute_losses(self, images, targets, training=True):
         """The five losses (a dict) of a batch with padded ground truth."""
-        for key in ("boxes", "classes", "masks"):
-            if key not in targets:
-                raise ValueError(
-                    f"Mask R-CNN targets need 'boxes', 'classes' and 'masks'; missing {key!r}"
-                )
-        images = tf.cast(images, self.compute_dtype)
-        gt_boxes = tf.cast(targets["boxes"], "float32")
-        gt_classes = tf.cast(targets["classes"], tf.int32)
-        gt_masks = tf.convert_to_tensor(targets["masks"])
-        self._check_image_shape(images.shape)
+        self._check_image_shape(tuple(images.shape))
+        _check_target_keys(targets)
+        return self._losses_from(self._raw_outputs(images, training), images, targets)
+
+    def _losses_from(self, raw, images, targets):
+        """The five losses from :meth:`call`'s raw outputs and the ground truth."""
+        _check_target_keys(targets)
+        images = ops.convert_to_tensor(images)
+        gt_boxes = ops.cast(targets["boxes"], "float32")
+        gt_classes = ops.cast(targets["classes"], "int32")
+        gt_masks = ops.convert_to_tensor(targets["masks"])
         self._check_target_shapes(images.shape, gt_boxes.shape, gt_classes.shape, gt_masks.shape)
-        if None in tuple(gt_masks.shape)[2:]:  # known only at run time: checked then
-            gt_masks = tf.ensure_shape(gt_masks, [None, None, *self.image_shape[:2]])
-        images, gt_boxes, gt_classes = self._assert_valid(images, gt_boxes, gt_classes)
-        features = self.feature_extractor(images, training=training)
-        logits, deltas = self.rpn_head(features)
+        if keras.backend.backend() == "tensorflow":
+            gt_boxes, gt_classes, gt_masks = self._assert_valid(
+                images, gt_boxes, gt_classes, gt_masks
+            )
+        features, logits, deltas = raw["features"], raw["rpn_logits"], raw["rpn_deltas"]
         anchors = self.anchor_generator(images)
         rpn_class, rpn_box = rpn_losses(
             logits, deltas, self.rpn_targets(anchors, gt_boxes, gt_classes)
@@ -352,6 +381,26 @@ class MaskRCNN(keras.Model):
         )
         cls, box, mask = head_losses(class_logits, box_deltas, mask_logits, sample)
         return dict(zip(LOSS_NAMES, (rpn_class, rpn_box, cls, box, mask)))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras's loss hook: target assignment, the heads on the sampled RoIs, the losses.
+
+        ``y_pred`` is :meth:`call`'s output for ``x``: in training the raw
+        outputs; in ``evaluate`` (``call`` in inference mode returns
+        detections) the raw outputs are recomputed from ``x``. Updates the
+        five loss trackers and returns the total (plus any ``self.losses``),
+        divided by the number of replicas under ``tf.distribute``.
+        """
+        if not (isinstance(y_pred, dict) and "features" in y_pred):
+            self._check_image_shape(tuple(x.shape))
+            y_pred = self._raw_outputs(x, training=False)
+        losses = self._losses_from(y_pred, x, y)
+        total = ops.sum(ops.stack([losses[name] for name in LOSS_NAMES]))
+        for extra in self.losses:
+            total = total + ops.sum(ops.cast(extra, "float32"))
+        for tracker, name in zip(self.loss_trackers, LOSS_NAMES):
+            tracker.update_state(losses[name])
+        return _per_replica(total)
 
     def _check_target_shapes(self, images, boxes, classes, masks):
         """Static shape checks of a batch of ground truth (``None`` dims pass)."""
@@ -383,8 +432,13 @@ class MaskRCNN(keras.Model):
             if not same(shape[0], images[0]):
                 raise ValueError(f"{name} has {shape[0]} rows for {images[0]} images")
 
-    def _assert_valid(self, images, gt_boxes, gt_classes):
-        """Graph-time value checks (assertions; XLA compiles them out)."""
+    def _assert_valid(self, images, gt_boxes, gt_classes, gt_masks):
+        """TensorFlow only: graph-time value checks (assertions; XLA compiles them out),
+        and the masks' size checked at run time when it is unknown while tracing."""
+        import tensorflow as tf
+
+        if None in tuple(gt_masks.shape)[2:]:
+            gt_masks = tf.ensure_shape(gt_masks, [None, None, *self.image_shape[:2]])
         checks = [
             tf.debugging.Assert(
                 tf.reduce_all(tf.math.is_finite(tf.cast(images, "float32"))),
@@ -405,11 +459,11 @@ class MaskRCNN(keras.Model):
             ),
         ]
         with tf.control_dependencies(checks):
-            return tf.identity(images), tf.identity(gt_boxes), tf.identity(gt_classes)
+            return tf.identity(gt_boxes), tf.identity(gt_classes), tf.identity(gt_masks)
 
     def _check_arrays(self, x, y=None):
         """Host-side checks of in-memory images and targets (before fit/evaluate/predict)."""
-        if not hasattr(x, "shape") or isinstance(x, tf.data.Dataset):
+        if not _is_array(x):
             return
         self._check_image_shape(x.shape)
         images = np.asarray(x)
@@ -452,8 +506,8 @@ class MaskRCNN(keras.Model):
 
     def predict(self, x, *args, **kwargs):
         self._check_arrays(x)
-        if hasattr(x, "shape") and not isinstance(x, tf.data.Dataset) and x.shape[0] == 0:
-            return {k: v.numpy() for k, v in self._empty_detections().items()}
+        if _is_array(x) and x.shape[0] == 0:
+            return {k: ops.convert_to_numpy(v) for k, v in self._empty_detections().items()}
         return super().predict(x, *args, **kwargs)
 
     def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):
@@ -475,37 +529,6 @@ class MaskRCNN(keras.Model):
                 f"(batch, {d}, {h}, {w}), num_detections int32 (batch,)."
             )
         return result
-
-    @property
-    def metrics(self):
-        return list(self.loss_trackers)
-
-    def _update(self, losses, total):
-        self.loss_trackers[0].update_state(total)
-        for tracker, name in zip(self.loss_trackers[1:], LOSS_NAMES):
-            tracker.update_state(losses[name])
-        return {m.name: m.result() for m in self.loss_trackers}
-
-    def train_step(self, data):
-        images, targets = data[0], data[1]
-        with tf.GradientTape() as tape:
-            losses = self.compute_losses(images, targets, training=True)
-            total = tf.add_n(list(losses.values()))
-            if self.losses:
-                total += tf.add_n([tf.cast(x, "float32") for x in self.losses])
-            # Gradients are summed over replicas: scale the per-replica mean.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = total / replicas
-            scaled = self.optimizer.scale_loss(scaled)
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply(grads, variables)
-        return self._update(losses, total)
-
-    def test_step(self, data):
-        images, targets = data[0], data[1]
-        losses = self.compute_losses(images, targets, training=False)
-        return self._update(losses, tf.add_n(list(losses.values())))
 
     # -- saving ----------------------------------------------------------
     def get_config(self):
@@ -594,5 +617,39 @@ def build_mask_rcnn(
         raise ValueError("a single-output backbone needs backbone_layers= naming the layers to tap")
     features = build_fpn(backbone, fpn_filters)
     model = MaskRCNN(features, num_classes, image_shape, **kwargs)
-    model(tf.zeros((1,) + image_shape))
+    model.build((None,) + image_shape)
     return model
+
+
+def _check_target_keys(targets):
+    if not isinstance(targets, dict):
+        raise ValueError(
+            "Mask R-CNN targets must be a dict with 'boxes', 'classes' and 'masks'; got "
+            f"{type(targets).__name__}"
+        )
+    for key in ("boxes", "classes", "masks"):
+        if key not in targets:
+            raise ValueError(
+                f"Mask R-CNN targets need 'boxes', 'classes' and 'masks'; missing {key!r}"
+            )
+
+
+def _is_array(x):
+    """An in-memory batch (NumPy or a backend tensor), not a ``tf.data.Dataset``."""
+    if not hasattr(x, "shape"):
+        return False
+    tf = sys.modules.get("tensorflow")  # a dataset exists only if TensorFlow is loaded
+    return tf is None or not isinstance(x, tf.data.Dataset)
+
+
+def _per_replica(total):
+    """The loss one replica minimises: under ``tf.distribute`` the gradients
+    are summed over the replicas, so the global-batch mean is divided by
+    their number (as ``keras.losses`` do); on JAX and PyTorch as it is."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            total = total / replicas
+    return total
