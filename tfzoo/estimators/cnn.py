@@ -6,6 +6,7 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils._param_validation import Interval
 
 from tfzoo.estimators._base import NDInputMixin
@@ -60,6 +61,9 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "steps_per_execution": [Interval(Integral, 1, None, closed="left")],
     }
+
+    #: flat rows may be ``scipy.sparse`` (densified and reshaped a batch at a time)
+    _sparse_input = True
 
     def __init__(
         self,
@@ -178,6 +182,8 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
 
 def _pixels(X):
     """uint8 images (0-255) as float32 in [0, 1]; anything else as given."""
+    if getattr(X, "dtype", None) == np.uint8 and sparse.issparse(X):
+        return X.astype(np.float32) / 255.0
     if getattr(X, "dtype", None) == np.uint8:
         return np.asarray(X, dtype=np.float32) / 255.0
     return X

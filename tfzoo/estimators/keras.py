@@ -62,7 +62,9 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
     The builder's model must output probabilities: one sigmoid unit for two
     classes, or ``n_classes`` softmax units (two softmax units also work for
     two classes). Labels may be strings or integers; ``predict`` returns them
-    as given.
+    as given. ``X`` may be ``scipy.sparse`` (a ``OneHotEncoder``'s output):
+    the model gets dense batches, densified one batch (or prediction chunk)
+    at a time.
 
     Args:
         model: builder callable (or a ``keras.Model`` to clone).
@@ -91,6 +93,9 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
         **KerasClassifierBase._parameter_constraints,
         **_BUILDER_CONSTRAINTS,
     }
+
+    #: ``X`` may be ``scipy.sparse`` (densified a batch / a chunk at a time).
+    _sparse_input = True
 
     def __init__(
         self,
@@ -144,6 +149,9 @@ class KerasRegressor(_BuilderMixin, KerasRegressorBase):
         **KerasRegressorBase._parameter_constraints,
         **_BUILDER_CONSTRAINTS,
     }
+
+    #: ``X`` may be ``scipy.sparse`` (densified a batch / a chunk at a time).
+    _sparse_input = True
 
     def __init__(
         self,
