@@ -172,18 +172,21 @@ class BaseKerasEstimator(BaseEstimator):
         meta["n_samples"] = X.shape[0]
         sample_weight = self._effective_sample_weight(y_enc, sample_weight)
 
-        strategy = get_strategy(self.strategy)
+        # A partial_fit pass stepped through directly on a built model resolves no
+        # strategy again (the model has its own; "auto" looks for TPUs, 2 ms) and
+        # needs no global seeding (its order comes from the seed; the layers' seed
+        # generators were seeded at build): seeding TensorFlow clears its kernel
+        # cache, 60 ms a call to re-instantiate the train step.
+        direct = keep and self._steps_directly()
+        strategy = self.model_.distribute_strategy if direct else get_strategy(self.strategy)
         if is_parameter_server(strategy):
             raise ValueError(
                 "estimators train with Keras's fit, which ParameterServerStrategy does not "
                 "support: use strategy='mirrored'/'multiworker', or tfzoo.distribute.fit_ps"
             )
-        # A pass stepped through directly needs no global seeding (its order comes
-        # from the seed; the layers' seed generators were seeded at build), and
-        # seeding TensorFlow clears its kernel cache: 60 ms a call to re-instantiate.
         seeding = (
             contextlib.nullcontext(as_seed(self.random_state))
-            if keep and self._steps_directly()
+            if direct
             else seeded(self.random_state)
         )
         with seeding as seed:
@@ -389,8 +392,9 @@ class BaseKerasEstimator(BaseEstimator):
         """
         source, copy_ = getattr(self, "_predict_copy", (None, None))
         if source is self.model_ and "_predict_fn" in self.__dict__:
-            if copy_ is not source:
-                copy_.set_weights(source.get_weights())
+            if copy_ is not source:  # (set_weights would go through NumPy)
+                for dst, src in zip(copy_.weights, source.weights):
+                    dst.assign(tf.cast(src.value, dst.dtype))
         else:
             self._predict_fn = self._make_predict_fn()
 
