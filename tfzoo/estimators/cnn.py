@@ -18,8 +18,9 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
     """Image classifier on :func:`tfzoo.models.build_small_cnn`.
 
     ``X`` may be images ``(n, h, w)`` or ``(n, h, w, c)``, or flat rows
-    ``(n, h*w*c)`` (also ``scipy.sparse``, densified a batch at a time). Flat rows are reshaped to ``image_shape`` when given;
-    without it a row of ``h*h`` values is taken as a square ``h x h x 1``
+    ``(n, h*w*c)`` (also ``scipy.sparse``, densified a batch at a time).
+    Flat rows are reshaped to ``image_shape`` when given; without it a row
+    of ``h*h`` values is taken as a square ``h x h x 1``
     image (784 → 28x28, 64 → 8x8) and any other width is refused (3,072
     values could be 32x32x3 or 1x3072: say which with ``image_shape``;
     ``(1, -1, 1)`` takes every row as a one-row image, whatever its width).
