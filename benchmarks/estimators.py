@@ -6,10 +6,15 @@ hold even on a shared, noisy machine:
 
 * fit: 20 epochs on 2,000 x 20 rows, batch 32 (median of ``--repeats`` fits);
 * predict, 1 row: median of 200 calls;
-* predict, 10,000 rows: median of 5 calls.
+* predict, 10,000 rows: median of 5 calls;
+* partial_fit: the mean time of a 50-row ``partial_fit`` call in a stream
+  (20 passes over 500 rows, the first two calls, which build and trace, left
+  out) against the time of one 50-row batch inside ``fit`` on the same data
+  (the same estimator, its epochs after the first), and their ratio.
 
     python benchmarks/estimators.py            # about 3 minutes on 2 CPU cores
     python benchmarks/estimators.py --quick    # a few seconds, for a smoke test
+    python benchmarks/estimators.py --partial-fit-only   # the partial_fit row alone
 """
 
 from __future__ import annotations
@@ -136,6 +141,54 @@ def run(task, n_rows, n_features, epochs, batch_size, repeats, one_row_calls, bi
     return results
 
 
+class _EpochClock(keras.callbacks.Callback):
+    """Wall time from the start of the second epoch to the end of training."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.elapsed = time.perf_counter() - self.start
+
+
+def run_partial_fit(n_rows, n_features, passes, batch_size=50):
+    """Seconds per ``partial_fit`` call of ``batch_size`` rows, and per batch inside ``fit``."""
+    X, y = make_classification(n_rows, n_features, random_state=0)
+    X = X.astype(np.float32)
+
+    def make(**kwargs):
+        return tfzoo.PerceptronClassifier(
+            hidden_units=HIDDEN, batch_size=batch_size, learning_rate=0.01, random_state=0, **kwargs
+        )
+
+    clock = _EpochClock()
+    make(epochs=passes, callbacks=[clock]).fit(X, y)
+    batches = -(-n_rows // batch_size)
+    fit_batch_s = clock.elapsed / ((passes - 1) * batches)
+
+    est = make()
+    chunks = [slice(i, i + batch_size) for i in range(0, n_rows, batch_size)]
+    est.partial_fit(X[chunks[0]], y[chunks[0]], classes=[0, 1])  # builds the model
+    est.partial_fit(X[chunks[1]], y[chunks[1]])
+    stream = (chunks * passes)[2:]
+    start = time.perf_counter()
+    for rows in stream:
+        est.partial_fit(X[rows], y[rows])
+    call_s = (time.perf_counter() - start) / len(stream)
+    return call_s, fit_batch_s, len(stream)
+
+
+def print_partial_fit(call_s, fit_batch_s, calls, batch_size=50):
+    print(
+        f"\npartial_fit: {calls} calls of {batch_size} rows (tfzoo PerceptronClassifier, "
+        f"{HIDDEN} hidden units)"
+    )
+    print(f"{'per partial_fit call ms':<34}{call_s * 1e3:>9.2f}")
+    print(f"{'per batch inside fit ms':<34}{fit_batch_s * 1e3:>9.2f}")
+    print(f"target: partial_fit call / fit batch {call_s / fit_batch_s:.1f}x (<= 10x)")
+
+
 def print_table(task, results, n_rows, n_features, epochs, batch_size, big_rows):
     base = results["tfzoo"]
     print(
@@ -166,6 +219,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     p.add_argument("--repeats", type=int, default=3, help="fits per contender")
+    p.add_argument("--partial-fit-only", action="store_true", help="only the partial_fit row")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     # keras.wrappers' predict prints a progress bar per call; silence it so
@@ -181,6 +235,7 @@ def main(argv=None):
             one_row_calls=5,
             big_rows=1000,
         )
+        stream = dict(n_rows=200, n_features=20, passes=2)
     else:
         sizes = dict(
             n_rows=2000,
@@ -191,9 +246,10 @@ def main(argv=None):
             one_row_calls=200,
             big_rows=10000,
         )
+        stream = dict(n_rows=500, n_features=20, passes=20)
     print(f"keras {keras.__version__}, tfzoo {tfzoo.__version__}")
     all_results = {}
-    for task in ("regression", "classification"):
+    for task in () if args.partial_fit_only else ("regression", "classification"):
         results = run(task, **sizes)
         print_table(
             task,
@@ -205,6 +261,8 @@ def main(argv=None):
             sizes["big_rows"],
         )
         all_results[task] = results
+    all_results["partial_fit"] = run_partial_fit(**stream)
+    print_partial_fit(*all_results["partial_fit"])
     return all_results
 
 

@@ -1,6 +1,7 @@
 """scikit-learn's own conformance suite over every tfzoo estimator."""
 
 import pytest
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import (
     check_classifiers_multilabel_output_format_decision_function,
     check_classifiers_multilabel_output_format_predict,
@@ -81,6 +82,8 @@ def expected_failed_checks(estimator):
     if isinstance(estimator, LinearRegressor) and estimator.solver == "normal_equations":
         return {}
     failed = {"check_sample_weight_equivalence_on_dense_data": SGD_REASON}
+    if get_tags(estimator).input_tags.sparse:
+        failed["check_sample_weight_equivalence_on_sparse_data"] = SGD_REASON
     if isinstance(estimator, KerasClassifier) and estimator.model is softmax_perceptron:
         failed.update({check.__name__: SOFTMAX_MULTILABEL_REASON for check in MULTILABEL_CHECKS})
     return failed

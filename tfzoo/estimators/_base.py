@@ -7,10 +7,17 @@ state, trains with ``model.fit`` and predicts through one compiled graph
 function per fitted model (batch dimension ``None``, traced in ``fit``), which
 is what makes a one-row ``predict`` take about a millisecond instead of building a
 ``tf.data`` pipeline per call as ``model.predict`` does.
+
+Estimators whose rows are flat feature vectors set ``_sparse_input`` and take
+``scipy.sparse`` ``X`` (a ``OneHotEncoder``'s output): it stays sparse, and
+only a batch (training) or a chunk (prediction, the normal equations) of rows
+is densified at a time. ``partial_fit`` runs Keras's compiled train function
+on its batches directly (see :meth:`BaseKerasEstimator._train_one_pass`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import random
@@ -18,6 +25,7 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -31,12 +39,16 @@ from tfzoo._backend import tensorflow as tf
 from tfzoo._validation import make_optimizer
 from tfzoo.distribute import get_strategy, keras_fixes
 from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server, strategy_types
-from tfzoo.estimators._seeding import seeded
+from tfzoo.estimators._seeding import as_seed, seeded
 from tfzoo.estimators._tensorboard import TensorBoard
 from tfzoo.estimators._threads import share_threads_in_joblib_worker
 
 #: Rows per call of the compiled prediction function (bounds peak memory).
 PREDICT_CHUNK_ROWS = 16384
+
+#: Values (rows x features) densified at a time from sparse ``X`` outside
+#: training: prediction chunks and the normal equations' batches (8 MiB of float64).
+SPARSE_CHUNK_VALUES = 1 << 20
 
 #: Constraints shared by the estimators' parameters (scikit-learn's
 #: ``sklearn.utils._param_validation`` vocabulary, checked by ``_fit_context``).
@@ -52,6 +64,9 @@ VERBOSE = ["verbose", StrOptions({"auto"})]
 
 class BaseKerasEstimator(BaseEstimator):
     """Common parameters and the fit/predict machinery (not used directly)."""
+
+    #: Whether ``X`` may be a ``scipy.sparse`` matrix or array (flat rows only).
+    _sparse_input = False
 
     # ----------------------------------------------------------------- hooks
     def _build_keras_model(self, n_features, n_outputs, meta):  # pragma: no cover
@@ -141,6 +156,16 @@ class BaseKerasEstimator(BaseEstimator):
         """
         return self._fit(X, y, sample_weight, epochs=self.epochs, incremental=False)
 
+    @contextlib.contextmanager
+    def _one_pass(self):
+        """Mark a ``partial_fit`` call: ``_train`` may then step through the batches
+        itself instead of calling ``model.fit`` (:meth:`_train_one_pass`)."""
+        self._in_partial_fit = True
+        try:
+            yield
+        finally:
+            del self._in_partial_fit
+
     def _fit(self, X, y, sample_weight, epochs, incremental, classes=None):
         self._check_param_combinations()
         share_threads_in_joblib_worker()  # n_jobs workers: each its share of the cores
@@ -153,13 +178,24 @@ class BaseKerasEstimator(BaseEstimator):
         meta["n_samples"] = X.shape[0]
         sample_weight = self._effective_sample_weight(y_enc, sample_weight)
 
-        strategy = get_strategy(self.strategy)
+        # A partial_fit pass stepped through directly on a built model resolves no
+        # strategy again (the model has its own; "auto" looks for TPUs, 2 ms) and
+        # needs no global seeding (its order comes from the seed; the layers' seed
+        # generators were seeded at build): seeding TensorFlow clears its kernel
+        # cache, 60 ms a call to re-instantiate the train step.
+        direct = keep and self._steps_directly()
+        strategy = self.model_.distribute_strategy if direct else get_strategy(self.strategy)
         if is_parameter_server(strategy):
             raise ValueError(
                 "estimators train with Keras's fit, which ParameterServerStrategy does not "
                 "support: use strategy='mirrored'/'multiworker', or tfzoo.distribute.fit_ps"
             )
-        with seeded(self.random_state) as seed:
+        seeding = (
+            contextlib.nullcontext(as_seed(self.random_state))
+            if direct
+            else seeded(self.random_state)
+        )
+        with seeding as seed:
             if not keep:
                 with strategy.scope():
                     model = self._build_keras_model(self.n_features_in_, meta["n_outputs"], meta)
@@ -184,18 +220,22 @@ class BaseKerasEstimator(BaseEstimator):
                 history = self._train(X, targets, sample_weight, epochs, seed)
             except TrainingDivergedError:
                 if not keep:  # nothing half-fitted stays behind
-                    for name in ("model_", "history_", "n_iter_", "_predict_fn"):
+                    for name in ("model_", "history_", "n_iter_", "_predict_fn", "_predict_copy"):
                         self.__dict__.pop(name, None)
                 raise
         for key, values in history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         self.n_iter_ += len(history.get("loss", []))
         self.loss_curve_ = list(self.history_.get("loss", []))
-        self._predict_fn = self._make_predict_fn()
+        self._refresh_predict_fn()
         return self
 
     def _validate_kwargs(self):
-        return dict(dtype=[np.float64, np.float32], ensure_min_samples=1)
+        return dict(
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=1,
+            accept_sparse="csr" if self._sparse_input else False,
+        )
 
     def _validate_fit_data(self, X, y, reset):
         """``validate_data`` for ``fit`` (sequence estimators override it)."""
@@ -210,7 +250,14 @@ class BaseKerasEstimator(BaseEstimator):
         return X.reshape((X.shape[0],) + tuple(self._input_shape()))
 
     def _train(self, X, y, sample_weight, epochs, seed):
-        X = self._reshape_input(np.asarray(X, dtype=np.float32))
+        if self._steps_directly():
+            return self._train_one_pass(X, y, sample_weight, seed)
+        if sparse.issparse(X):
+            X = X.astype(np.float32)  # stays sparse: make_dataset densifies each batch
+            sample_shape = self._input_shape()
+        else:
+            X = self._reshape_input(np.asarray(X, dtype=np.float32))
+            sample_shape = None
         validation_data = None
         if self.early_stopping and self.validation_fraction > 0:
             split = train_test_split(
@@ -225,17 +272,27 @@ class BaseKerasEstimator(BaseEstimator):
                 validation_data = (X_val, y_val, sw_val)
             else:
                 validation_data = (X_val, y_val)
-        batch_size = self.batch_size if self.batch_size is not None else min(200, len(X))
+        batch_size = self.batch_size if self.batch_size is not None else min(200, X.shape[0])
         # Under several replicas every replica's loss is a share of the global
         # batch's mean (see GlobalBatchLoss), so a batch that does not split
         # evenly trains exactly as on one device: the user's batch is kept.
         global_mean = self.model_.distribute_strategy.num_replicas_in_sync > 1
         train = make_dataset(
-            X, y, sample_weight, batch_size, shuffle=True, seed=seed, global_mean=global_mean
+            X,
+            y,
+            sample_weight,
+            batch_size,
+            shuffle=True,
+            seed=seed,
+            global_mean=global_mean,
+            sample_shape=sample_shape,
         )
         if validation_data is not None:
             validation_data = make_dataset(
-                *(validation_data + (None,))[:3], batch_size, global_mean=global_mean
+                *(validation_data + (None,))[:3],
+                batch_size,
+                global_mean=global_mean,
+                sample_shape=sample_shape,
             )
         history = self.model_.fit(
             train,
@@ -247,6 +304,59 @@ class BaseKerasEstimator(BaseEstimator):
         )
         check_finite_weights(self.model_)
         return history.history
+
+    def _steps_directly(self):
+        """Whether this is a ``partial_fit`` pass that can skip ``model.fit``:
+        nothing that needs its callbacks or its distributed input pipeline."""
+        return (
+            getattr(self, "_in_partial_fit", False)
+            and hasattr(self, "model_")
+            and not (self.early_stopping and self.validation_fraction > 0)
+            and not self.callbacks
+            and self.tensorboard_dir is None
+            and self.verbose == 0
+            # built under no strategy (a strategy's replicas need distributed batches)
+            and self.model_.distribute_strategy is tf.distribute.get_strategy()
+        )
+
+    def _train_one_pass(self, X, y, sample_weight, seed):
+        """One shuffled pass over ``(X, y)`` through the model's compiled train function.
+
+        ``model.fit`` costs about 100 ms a call before its first step (data
+        adapter, iterator, callbacks), which made a stream of small
+        ``partial_fit`` calls 50-100x slower than the same batches inside one
+        ``fit``. Keras's ``train_function`` is built once per model (and its
+        step traced once, with ``reduce_retracing``) and takes a list of
+        batches, so each call here costs about the step itself. Metrics are
+        reset first, so the loss is this pass's batch-size-weighted mean, as
+        ``fit`` reports an epoch's; the divergence checks are ``fit``'s.
+        """
+        model = self.model_
+        model.make_train_function()
+        n = X.shape[0]
+        batch_size = self.batch_size if self.batch_size is not None else min(200, n)
+        # a different order each call, reproducible with random_state
+        rng = np.random.default_rng(None if seed is None else [seed, self.n_iter_])
+        order = rng.permutation(n) if n > batch_size else None
+        if not sparse.issparse(X):
+            X = np.asarray(X, dtype=np.float32)
+        if sample_weight is not None:
+            sample_weight = sample_weight.astype(np.float32)
+        model.reset_metrics()
+        logs = {}
+        for start in range(0, n, batch_size):
+            rows = slice(None) if order is None else order[start : start + batch_size]
+            xb = X[rows]
+            if sparse.issparse(xb):
+                xb = xb.toarray()
+            batch = (self._reshape_input(np.asarray(xb, dtype=np.float32)), y[rows])
+            if sample_weight is not None:
+                batch += (sample_weight[rows],)
+            logs = model.train_function([batch])
+        logs = {key: float(value) for key, value in logs.items()}
+        check_finite_logs(logs, epoch=self.n_iter_, model=model)
+        check_finite_weights(model)
+        return {key: [value] for key, value in logs.items()}
 
     def _stratify(self, y):
         return None
@@ -281,10 +391,33 @@ class BaseKerasEstimator(BaseEstimator):
         # frequent-tracing heuristic, which warned after 5 fits (grid searches,
         # cross-validation). A concrete function takes any batch size and is
         # never retraced.
+        self._predict_copy = (self.model_, model)
         return predict_step.get_concrete_function()
+
+    def _refresh_predict_fn(self):
+        """Give the prediction function the weights just trained.
+
+        The function traced for this ``model_`` is kept (tracing and the float64
+        copy take about 90 ms): only the copy's weights are assigned again, so
+        a stream of ``partial_fit`` calls or a warm start trace nothing new.
+        """
+        source, copy_ = getattr(self, "_predict_copy", (None, None))
+        if source is self.model_ and "_predict_fn" in self.__dict__:
+            if copy_ is not source:  # (set_weights would go through NumPy)
+                for dst, src in zip(copy_.weights, source.weights):
+                    dst.assign(tf.cast(src.value, dst.dtype))
+        else:
+            self._predict_fn = self._make_predict_fn()
 
     def _raw_predict(self, X):
         """Model outputs for validated ``X`` as float64 NumPy (chunked)."""
+        if sparse.issparse(X):
+            # densified a chunk at a time, never the whole matrix
+            rows = max(1, min(PREDICT_CHUNK_ROWS, SPARSE_CHUNK_VALUES // max(1, X.shape[1])))
+            parts = [
+                self._raw_predict(X[i : i + rows].toarray()) for i in range(0, X.shape[0], rows)
+            ]
+            return np.concatenate(parts, axis=0)
         X = self._reshape_input(np.asarray(X, dtype=self.predict_dtype))
         if X.shape[0] <= PREDICT_CHUNK_ROWS:
             return np.asarray(self._predict_fn(X), dtype=np.float64)
@@ -296,12 +429,19 @@ class BaseKerasEstimator(BaseEstimator):
 
     def _validated_for_predict(self, X):
         check_is_fitted(self, "model_")
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=[np.float64, np.float32],
+            accept_sparse="csr" if self._sparse_input else False,
+        )
 
     # -------------------------------------------------------------- pickling
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_predict_fn", None)
+        state.pop("_predict_copy", None)
         return state
 
     def __setstate__(self, state):
@@ -312,6 +452,7 @@ class BaseKerasEstimator(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
+        tags.input_tags.sparse = self._sparse_input
         return tags
 
 
@@ -398,7 +539,16 @@ def build_optimizer(model):
         model.optimizer.build(model.trainable_variables)
 
 
-def make_dataset(X, y, sample_weight, batch_size, shuffle=False, seed=None, global_mean=False):
+def make_dataset(
+    X,
+    y,
+    sample_weight,
+    batch_size,
+    shuffle=False,
+    seed=None,
+    global_mean=False,
+    sample_shape=None,
+):
     """One ``tf.data`` pipeline for the whole fit.
 
     Keras's own NumPy adapter rebuilds its pipeline every epoch (about 30 ms
@@ -407,12 +557,28 @@ def make_dataset(X, y, sample_weight, batch_size, shuffle=False, seed=None, glob
 
     With ``global_mean`` every batch carries weights ``w / b`` (``b`` its
     global size, ``w`` the sample weights or 1) for a :class:`GlobalBatchLoss`.
+
+    A ``scipy.sparse`` ``X`` becomes a ``tf.SparseTensor`` sliced into rows;
+    each batch is densified (and reshaped to ``sample_shape``) as it is made,
+    so the dense matrix never exists. The shuffle is the same as for the
+    dense rows (it depends on the seed and the row count only), so a sparse
+    fit trains on the very batches of the dense one.
     """
+    n_rows = X.shape[0]
+    if sparse.issparse(X):
+        X = _sparse_tensor(X)
     tensors = (X, y) if sample_weight is None else (X, y, sample_weight.astype(np.float32))
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
-        ds = ds.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(n_rows, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
+    if isinstance(X, tf.SparseTensor):
+        shape = [-1, *(sample_shape or X.shape[1:])]
+
+        def densify(x, *rest):
+            return (tf.reshape(tf.sparse.to_dense(x), shape), *rest)
+
+        ds = ds.map(densify)
     if global_mean:
 
         def share(x, y, w=None):
@@ -422,6 +588,14 @@ def make_dataset(X, y, sample_weight, batch_size, shuffle=False, seed=None, glob
 
         ds = ds.map(share)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _sparse_tensor(X):
+    """A ``scipy.sparse`` matrix as a float32 ``tf.SparseTensor`` (canonical order)."""
+    coo = sparse.coo_matrix(X, dtype=np.float32)
+    coo.sum_duplicates()  # also sorts the entries row-major, as tf.data's row slicing needs
+    indices = np.column_stack([coo.row, coo.col]).astype(np.int64)
+    return tf.SparseTensor(indices, coo.data, [int(d) for d in coo.shape])
 
 
 @keras.saving.register_keras_serializable(package="tfzoo")
@@ -463,17 +637,22 @@ class DivergenceGuard(keras.callbacks.Callback):
     """Stop ``fit`` with :class:`TrainingDivergedError` when the loss stops being finite."""
 
     def on_epoch_end(self, epoch, logs=None):
-        for key in ("loss", "val_loss"):
-            value = (logs or {}).get(key)
-            if value is not None and not np.isfinite(float(value)):
-                lr = getattr(self.model.optimizer, "learning_rate", None)
-                lr = f" (learning rate {float(np.asarray(lr)):.3g})" if lr is not None else ""
-                raise TrainingDivergedError(
-                    f"Training diverged: the {key.replace('_', ' ')} became "
-                    f"{float(value)} in epoch {epoch + 1}. The input data may contain "
-                    "large values and need to be preprocessed (e.g. StandardScaler), or "
-                    f"the learning rate{lr} is too high."
-                )
+        check_finite_logs(logs, epoch, self.model)
+
+
+def check_finite_logs(logs, epoch, model):
+    """Raise :class:`TrainingDivergedError` when an epoch's loss is not finite."""
+    for key in ("loss", "val_loss"):
+        value = (logs or {}).get(key)
+        if value is not None and not np.isfinite(float(value)):
+            lr = getattr(model.optimizer, "learning_rate", None)
+            lr = f" (learning rate {float(np.asarray(lr)):.3g})" if lr is not None else ""
+            raise TrainingDivergedError(
+                f"Training diverged: the {key.replace('_', ' ')} became "
+                f"{float(value)} in epoch {epoch + 1}. The input data may contain "
+                "large values and need to be preprocessed (e.g. StandardScaler), or "
+                f"the learning rate{lr} is too high."
+            )
 
 
 def check_finite_weights(model):
@@ -488,7 +667,7 @@ def check_finite_weights(model):
 
 def check_float32_range(a, name):
     """Refuse values that float32 (the training dtype) cannot hold."""
-    a = np.asarray(a)
+    a = a.data if sparse.issparse(a) else np.asarray(a)
     if a.dtype.kind in "fiu" and a.size:
         largest = float(np.max(np.abs(a.astype(np.float64, copy=False))))
         if largest > float(np.finfo(np.float32).max):

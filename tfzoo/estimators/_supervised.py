@@ -209,6 +209,9 @@ class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
         The argument order is scikit-learn's ``SGDClassifier.partial_fit``
         (``classes`` third). ``classes`` passed again later must be the same
         labels as on the first call (as scikit-learn's estimators require).
+        Each call runs the compiled train step on the batches of ``(X, y)``
+        (no new ``model.fit``, nothing retraced), so a stream of small calls
+        costs about what the same batches cost inside ``fit``.
         """
         first = not hasattr(self, "model_")
         if first and classes is None:
@@ -220,7 +223,8 @@ class KerasClassifierBase(ClassifierMixin, BaseKerasEstimator):
                     f"`classes={classes!r}` is not the same as on last call to "
                     f"partial_fit, was: {self.classes_!r}"
                 )
-        return self._fit(X, y, sample_weight, epochs=1, incremental=not first, classes=classes)
+        with self._one_pass():
+            return self._fit(X, y, sample_weight, epochs=1, incremental=not first, classes=classes)
 
     # -- outputs
     def _proba_from_outputs(self, out):
@@ -333,9 +337,15 @@ class KerasRegressorBase(RegressorMixin, BaseKerasEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch on ``(X, y)`` (builds the model on the first call)."""
+        """One epoch on ``(X, y)`` (builds the model on the first call).
+
+        Each call runs the compiled train step on the batches of ``(X, y)``
+        (no new ``model.fit``, nothing retraced), so a stream of small calls
+        costs about what the same batches cost inside ``fit``.
+        """
         first = not hasattr(self, "model_")
-        return self._fit(X, y, sample_weight, epochs=1, incremental=not first)
+        with self._one_pass():
+            return self._fit(X, y, sample_weight, epochs=1, incremental=not first)
 
     def predict(self, X):
         """Predictions, float64: ``(n_samples,)`` for a 1-D ``y``, else

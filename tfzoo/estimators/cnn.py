@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
+from scipy import sparse
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from tfzoo.estimators._base import NDInputMixin
@@ -24,8 +25,9 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
     """Image classifier on :func:`tfzoo.models.build_small_cnn`.
 
     ``X`` may be images ``(n, h, w)`` or ``(n, h, w, c)``, or flat rows
-    ``(n, h*w*c)``. Flat rows are reshaped to ``image_shape`` when given;
-    without it a row of ``h*h`` values is taken as a square ``h x h x 1``
+    ``(n, h*w*c)`` (also ``scipy.sparse``, densified a batch at a time).
+    Flat rows are reshaped to ``image_shape`` when given; without it a row
+    of ``h*h`` values is taken as a square ``h x h x 1``
     image (784 → 28x28, 64 → 8x8) and any other width is refused (3,072
     values could be 32x32x3 or 1x3072: say which with ``image_shape``;
     ``(1, -1, 1)`` takes every row as a one-row image, whatever its width).
@@ -90,6 +92,9 @@ class CNNClassifier(NDInputMixin, KerasClassifierBase):
         "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions({"constant", "cosine"})],
     }
+
+    #: flat rows may be ``scipy.sparse`` (densified and reshaped a batch at a time)
+    _sparse_input = True
 
     def __init__(
         self,
@@ -261,6 +266,8 @@ def _num_samples(X):
 
 def _pixels(X):
     """uint8 images (0-255) as float32 in [0, 1]; anything else as given."""
+    if getattr(X, "dtype", None) == np.uint8 and sparse.issparse(X):
+        return X.astype(np.float32) / 255.0
     if getattr(X, "dtype", None) == np.uint8:
         return np.asarray(X, dtype=np.float32) / 255.0
     return X

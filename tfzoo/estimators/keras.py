@@ -306,6 +306,8 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
     that shape (or flat rows of ``n_features_in_`` values). X that does not
     fit the built model's input raises an error naming both shapes.
     Sequences of varying lengths: :class:`tfzoo.LSTMClassifier`, or pad them.
+    ``X`` may be ``scipy.sparse`` (a ``OneHotEncoder``'s output): the model
+    gets dense batches, densified one batch (or prediction chunk) at a time.
 
     Args:
         model: builder callable, or a ``keras.Model`` to clone; a compiled
@@ -364,6 +366,9 @@ class KerasClassifier(_BuilderMixin, KerasClassifierBase):
         looks = _probe_outputs_are_probabilities(model, single_label=not self._is_multilabel)
         return looks is False
 
+    #: ``X`` may be ``scipy.sparse`` (densified a batch / a chunk at a time).
+    _sparse_input = True
+
     def __init__(
         self,
         model=None,
@@ -416,6 +421,9 @@ class KerasRegressor(_BuilderMixin, KerasRegressorBase):
         **KerasRegressorBase._parameter_constraints,
         **_BUILDER_CONSTRAINTS,
     }
+
+    #: ``X`` may be ``scipy.sparse`` (densified a batch / a chunk at a time).
+    _sparse_input = True
 
     def __init__(
         self,

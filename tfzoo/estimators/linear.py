@@ -7,10 +7,12 @@ from numbers import Real
 
 import keras
 import numpy as np
+from scipy import sparse
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from tfzoo.distribute import get_strategy
+from tfzoo.estimators import _base
 from tfzoo.estimators._supervised import KerasRegressorBase
 from tfzoo.models.linear_regression import build_linear_regression
 from tfzoo.solvers import NormalEquationStats
@@ -34,7 +36,9 @@ class LinearRegressor(KerasRegressorBase):
     both solvers minimise the same objective on the rows they fit. The
     normal-equations model is float64 (``model_`` holds θ unrounded), so its
     predictions equal scikit-learn's also for features far from the origin
-    (Unix times) or of extreme scale.
+    (Unix times) or of extreme scale. ``X`` may be ``scipy.sparse`` (e.g. a
+    ``OneHotEncoder``'s output): the normal equations add it to their sums a
+    chunk of rows at a time, gradient descent densifies each batch.
 
     Attributes:
         coef_: ``(n_features,)`` for a 1-D ``y``, else ``(n_targets, n_features)``.
@@ -49,6 +53,8 @@ class LinearRegressor(KerasRegressorBase):
         "l2": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
     }
+
+    _sparse_input = True
 
     def __init__(
         self,
@@ -133,13 +139,20 @@ class LinearRegressor(KerasRegressorBase):
             self.model_ = model
             self.history_ = {}
             self._stats = stats
-        self._stats.update(X, y2, sample_weight)
+        if sparse.issparse(X):
+            # the sums take dense rows: a chunk at a time, never the whole matrix
+            step = max(1, _base.SPARSE_CHUNK_VALUES // max(1, X.shape[1]))
+            for i in range(0, X.shape[0], step):
+                w = None if sample_weight is None else sample_weight[i : i + step]
+                self._stats.update(X[i : i + step].toarray(), y2[i : i + step], w)
+        else:
+            self._stats.update(X, y2, sample_weight)
         solution = self._stats.solve(l2=self.l2, fit_intercept=self.fit_intercept)
         layer = self.model_.get_layer("linear")
         layer.set_theta(solution.coef, solution.intercept if self.fit_intercept else None)
         self.rank_ = solution.rank
         self._set_coef(solution.coef, solution.intercept)
-        self._predict_fn = self._make_predict_fn()
+        self._refresh_predict_fn()
         return self
 
     def _set_coef_from_model(self):

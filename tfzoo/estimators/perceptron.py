@@ -15,7 +15,8 @@ class PerceptronClassifier(LogitClassifierBase):
 
     Two classes: one sigmoid output and binary cross-entropy; more: softmax
     outputs and categorical cross-entropy. Probabilities and decision values
-    are computed in float64 from the logits.
+    are computed in float64 from the logits. ``X`` may be ``scipy.sparse``
+    (a ``OneHotEncoder``'s output): only a batch of rows is densified at a time.
 
     Args:
         hidden_units: width of the hidden layer (the seed's 2 by default).
@@ -34,6 +35,9 @@ class PerceptronClassifier(LogitClassifierBase):
         "hidden_units": [Interval(Integral, 1, None, closed="left")],
         "hidden_activation": [str, callable],
     }
+
+    #: ``X`` may be ``scipy.sparse`` (densified a batch / a chunk at a time).
+    _sparse_input = True
 
     def __init__(
         self,
@@ -104,6 +108,8 @@ class PerceptronRegressor(KerasRegressorBase):
         "hidden_activation": [str, callable],
         "output_activation": [str, callable],
     }
+
+    _sparse_input = True
 
     def __init__(
         self,
