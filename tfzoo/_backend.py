@@ -123,27 +123,3 @@ def onednn_enabled():
     except ImportError:  # pragma: no cover - layout of a future TensorFlow
         return None
     return bool(_pywrap_util_port.IsMklEnabled())
-
-
-def missing_tensorflow_stubs(names, exc):
-    """Stand-ins for names whose module could not be imported without TensorFlow.
-
-    A module that still imports TensorFlow at its top (the Mask R-CNN layers
-    until they are written in ``keras.ops``) must not stop ``import tfzoo``
-    on JAX or PyTorch without TensorFlow installed: its public names become
-    callables that raise one ``ImportError`` saying what is missing.
-    """
-    if not _missing_tensorflow(exc):
-        raise exc
-
-    def stub_for(name):
-        def stub(*args, **kwargs):
-            raise ImportError(
-                f"{name} still needs TensorFlow, which is not installed here "
-                f"(Keras runs on {backend()!r}): {_INSTALL_HINT}\n(import error: {exc})"
-            )
-
-        stub.__name__ = stub.__qualname__ = name
-        return stub
-
-    return [stub_for(name) for name in names]

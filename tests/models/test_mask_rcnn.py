@@ -232,3 +232,18 @@ def test_predict_checks_the_images_and_takes_zero_images():
     assert out["classes"].dtype == np.int32 and out["num_detections"].dtype == np.int32
     called = model(np.zeros((0, 32, 32, 3), "float32"))
     assert {k: tuple(v.shape) for k, v in called.items()} == {**want, "num_detections": (0,)}
+
+
+def test_uint8_images_are_scaled_as_stored_images_are():
+    # issue #14 item 7: 0-255 pixels used to reach the model unscaled
+    from tfzoo.datasets import make_shapes
+
+    data = make_shapes(2, image_size=32, seed=0)
+    model = build_mask_rcnn(num_classes=3, image_shape=(32, 32, 3), fpn_filters=16)
+    as_stored = np.round(data["images"] * 255).astype(np.uint8)
+    got = model.predict(as_stored, verbose=0)
+    want = model.predict(as_stored.astype(np.float32) / 255.0, verbose=0)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-6)
+    raw = model.predict(as_stored.astype(np.float32), verbose=0)  # floats are used as given
+    assert not np.allclose(raw["masks"], want["masks"])

@@ -5,47 +5,20 @@ The seed's layers use ``keras.ops`` only and run on every Keras backend
 """
 
 from tfzoo.layers.conv_block import ConvBlock
+from tfzoo.layers.detection import (
+    AnchorGenerator,
+    BoxHead,
+    MaskRCNNHead,
+    ProposalLayer,
+    RPNHead,
+)
+from tfzoo.layers.detection_targets import RoISampler, RPNTargets
 from tfzoo.layers.fused_lstm import FusedLSTM
 from tfzoo.layers.linear import Linear
 from tfzoo.layers.lstm_encoder import LSTMEncoder
 from tfzoo.layers.matrix_factorization import MatrixFactorization
 from tfzoo.layers.perceptron import Perceptron
-
-try:
-    from tfzoo.layers.detection import (
-        AnchorGenerator,
-        BoxHead,
-        MaskRCNNHead,
-        ProposalLayer,
-        RPNHead,
-    )
-    from tfzoo.layers.detection_targets import RoISampler, RPNTargets
-    from tfzoo.layers.roi_align import RoIAlign
-except ImportError as _exc:  # TensorFlow not installed: the layers that still import it
-    from tfzoo._backend import missing_tensorflow_stubs
-
-    (
-        AnchorGenerator,
-        BoxHead,
-        MaskRCNNHead,
-        ProposalLayer,
-        RPNHead,
-        RoISampler,
-        RPNTargets,
-        RoIAlign,
-    ) = missing_tensorflow_stubs(
-        [
-            "AnchorGenerator",
-            "BoxHead",
-            "MaskRCNNHead",
-            "ProposalLayer",
-            "RPNHead",
-            "RoISampler",
-            "RPNTargets",
-            "RoIAlign",
-        ],
-        _exc,
-    )
+from tfzoo.layers.roi_align import RoIAlign
 
 __all__ = [
     "AnchorGenerator",

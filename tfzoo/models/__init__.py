@@ -13,16 +13,10 @@ from tfzoo.models.lstm import (
     build_lstm_classifier,
     build_lstm_forecaster,
 )
+from tfzoo.models.mask_rcnn import MaskRCNN, build_mask_rcnn
 from tfzoo.models.perceptron import build_perceptron
 from tfzoo.models.recommender import build_embedding_recommender
 from tfzoo.models.small_cnn import build_small_cnn
-
-try:
-    from tfzoo.models.mask_rcnn import MaskRCNN, build_mask_rcnn
-except ImportError as _exc:  # TensorFlow not installed: Mask R-CNN still imports it
-    from tfzoo._backend import missing_tensorflow_stubs
-
-    MaskRCNN, build_mask_rcnn = missing_tensorflow_stubs(["MaskRCNN", "build_mask_rcnn"], _exc)
 
 __all__ = [
     "CharSampler",

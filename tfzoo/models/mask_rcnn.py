@@ -136,6 +136,11 @@ class MaskRCNN(keras.Model):
     used. Under ``tf.distribute`` the loss is divided by the number of
     replicas (the gradients are summed over them), as Keras's own losses are.
 
+    Images are floats in [0, 1] (as ``make_shapes`` and the loaders give);
+    ``uint8`` arrays (pixels 0-255, as images are stored) given to ``fit``,
+    ``evaluate`` or ``predict`` are divided by 255 first (before, they gave
+    zero detections, silently).
+
     Bad input is refused with a ``ValueError``: images of another shape than
     ``image_shape``, masks of another size than the images, mismatched
     instance counts, class ids above ``num_classes``, NaN or infinite images
@@ -495,16 +500,20 @@ class MaskRCNN(keras.Model):
             )
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        x = _pixels(x)
         self._check_arrays(x, y)
         if isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
+            validation_data = (_pixels(validation_data[0]), *validation_data[1:])
             self._check_arrays(validation_data[0], validation_data[1])
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        x = _pixels(x)
         self._check_arrays(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
+        x = _pixels(x)
         self._check_arrays(x)
         if _is_array(x) and x.shape[0] == 0:
             return {k: ops.convert_to_numpy(v) for k, v in self._empty_detections().items()}
@@ -563,6 +572,13 @@ class MaskRCNN(keras.Model):
             config["feature_extractor"]
         )
         return cls(**config)
+
+
+def _pixels(x):
+    """uint8 image arrays (pixels 0-255, as images are stored) as float32 in [0, 1]."""
+    if isinstance(x, np.ndarray) and x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    return x
 
 
 def build_mask_rcnn(
