@@ -47,16 +47,17 @@ def _outputs_and_grads(layer, x, training, **call_kwargs):
     return [o.numpy() for o in outs], [g.numpy() for g in grads]
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"return_sequences": True},
-        {"return_sequences": False},
-        {"return_sequences": True, "go_backwards": True},
-        {"return_sequences": True, "return_state": True},
-    ],
-    ids=["sequences", "last", "backwards", "states"],
-)
+#: The output configurations every value/gradient comparison runs over.
+VARIANTS = [
+    {"return_sequences": True},
+    {"return_sequences": False},
+    {"return_sequences": True, "go_backwards": True},
+    {"return_sequences": True, "return_state": True},
+]
+VARIANT_IDS = ["sequences", "last", "backwards", "states"]
+
+
+@pytest.mark.parametrize("kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_fused_lstm_equals_keras_lstm_values_and_gradients(kwargs):
     fused, plain = _pair(**kwargs)
     x = np.random.default_rng(1).normal(size=(4, 9, 3)).astype("float32")
@@ -83,16 +84,7 @@ def test_fused_lstm_initial_state_and_dropout_match_keras():
     assert np.abs(fused(x, training=False, initial_state=state).numpy() - out_f[0]).max() > 1e-3
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"return_sequences": True},
-        {"return_sequences": False},
-        {"return_sequences": True, "go_backwards": True},
-        {"return_sequences": True, "return_state": True},
-    ],
-    ids=["sequences", "last", "backwards", "states"],
-)
+@pytest.mark.parametrize("kwargs", VARIANTS, ids=VARIANT_IDS)
 def test_fused_lstm_runs_masks_as_keras_does(kwargs):
     # masked steps carry the states over: post-padding, pre-padding, a gap, none
     fused, plain = _pair(**kwargs)

@@ -4,35 +4,10 @@ Run as ``KERAS_BACKEND=<name> python mask_rcnn_backend_run.py <jit: 0|1>`` from
 ``tests/models/test_mask_rcnn_backends.py`` (one subprocess per backend).
 """
 
-import importlib
 import json
 import os
-import pathlib
 import sys
 import time
-import types
-
-
-def _import_mask_rcnn():
-    """``tfzoo.models.mask_rcnn`` on this backend.
-
-    Until ``import tfzoo`` accepts every backend, the package's import-time
-    backend check is skipped by registering a bare ``tfzoo`` package first;
-    nothing of the package root is needed here.
-    """
-    try:
-        import tfzoo  # noqa: F401
-    except ImportError as exc:
-        if "KERAS_BACKEND" not in str(exc):
-            raise
-        for name in [m for m in sys.modules if m == "tfzoo" or m.startswith("tfzoo.")]:
-            del sys.modules[name]
-        root = pathlib.Path(__file__).resolve().parents[2] / "tfzoo"
-        package = types.ModuleType("tfzoo")
-        package.__path__ = [str(root)]
-        sys.modules["tfzoo"] = package
-    shapes = importlib.import_module("tfzoo.datasets.shapes")
-    return importlib.import_module("tfzoo.models.mask_rcnn"), shapes.make_shapes
 
 
 def main():
@@ -40,7 +15,10 @@ def main():
     import keras
     import numpy as np
 
-    mask_rcnn, make_shapes = _import_mask_rcnn()
+    from tests.models.mask_rcnn_small import SMALL
+    from tfzoo.datasets import make_shapes
+    from tfzoo.models import mask_rcnn
+
     keras.utils.set_random_seed(0)
     data = make_shapes(8, image_size=32, max_instances=3, seed=0)
     targets = {k: data[k] for k in ("boxes", "classes", "masks")}
@@ -49,16 +27,7 @@ def main():
         (32, 32, 3),
         fpn_filters=8,
         seed=0,
-        pre_nms_top_k=200,
-        post_nms_top_k=32,
-        inference_post_nms_top_k=20,
-        rpn_samples=64,
-        num_rois=16,
-        num_mask_rois=4,
-        fc_units=32,
-        mask_filters=16,
-        mask_convs=1,
-        max_detections=5,
+        **SMALL,
     )
     model.compile(keras.optimizers.Adam(3e-3), jit_compile=jit)
     start = time.perf_counter()

@@ -5,22 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.models.mask_rcnn_small import SMALL
 from tfzoo.datasets import make_shapes
 from tfzoo.distribute.strategy import mirrored_strategy
 from tfzoo.models import MaskRCNN, build_mask_rcnn
-
-SMALL = dict(
-    pre_nms_top_k=200,
-    post_nms_top_k=32,
-    inference_post_nms_top_k=20,
-    rpn_samples=64,
-    num_rois=16,
-    num_mask_rois=4,
-    fc_units=32,
-    mask_filters=16,
-    mask_convs=1,
-    max_detections=5,
-)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from scipy import sparse
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _num_samples as _sklearn_num_samples
 
 from tfzoo.estimators._base import NDInputMixin
 from tfzoo.estimators._supervised import KerasClassifierBase
@@ -255,11 +256,8 @@ class CosineAnnealing(keras.callbacks.Callback):
 
 
 def _num_samples(X):
-    shape = getattr(X, "shape", None)
-    if shape:  # arrays, DataFrames, sparse matrices
-        return max(1, int(shape[0]))
     try:
-        return max(1, len(X))
+        return max(1, _sklearn_num_samples(X))
     except TypeError:  # left to validate_data to refuse with its message
         return 1
 
