@@ -31,7 +31,7 @@ from tfzoo import (
     PerceptronClassifier,
     PerceptronRegressor,
 )
-from tfzoo.estimators._seeding import global_random_state
+from tfzoo.estimators._seeding import global_random_state, state_differences
 from tfzoo.models import build_perceptron
 
 
@@ -112,14 +112,7 @@ def test_reproducible_and_no_global_state_leak(cancer, set_seed):
     after = global_random_state()
     b = make_pipeline(StandardScaler(), fast_clf(random_state=7)).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    for key in ("tf_global_seed", "op_determinism", "keras_seed"):
-        assert after[key] == before[key], key
-    assert after["tf_rng"] is before["tf_rng"]
-    assert after["python_random"] == before["python_random"]
-    assert after["numpy_random"]["state"]["pos"] == before["numpy_random"]["state"]["pos"]
-    np.testing.assert_array_equal(
-        after["numpy_random"]["state"]["key"], before["numpy_random"]["state"]["key"]
-    )
+    assert state_differences(before, after) == []
     c = make_pipeline(StandardScaler(), fast_clf(random_state=8)).fit(X, y)
     assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
 
@@ -129,8 +122,9 @@ def test_unseeded_fit_changes_nothing_global(cancer):
     before = global_random_state()
     fast_clf(random_state=None, epochs=2).fit(X, y)
     after = global_random_state()
-    assert after["tf_global_seed"] == before["tf_global_seed"]
-    assert after["op_determinism"] == before["op_determinism"]
+    # generators may advance (as any unseeded draw does); no seed may be set
+    seeds = ("tf_global_seed", "op_determinism", "keras_seed")
+    assert state_differences(before, after, seeds) == []
 
 
 def test_string_and_integer_labels(blobs):

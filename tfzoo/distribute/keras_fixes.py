@@ -129,7 +129,10 @@ def _reduce_per_replica(values, strategy, reduction):
 def steps_per_execution(strategy, requested):
     """``requested``, or 1 under ``MultiWorkerMirroredStrategy`` (see the module docstring)."""
     if not is_tensorflow_backend():
-        return requested
+        import keras
+
+        # Keras's torch trainer runs one step per call and refuses more.
+        return 1 if keras.backend.backend() == "torch" else requested
     if requested > 1 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         logger.info(
             "steps_per_execution=%d -> 1 under MultiWorkerMirroredStrategy "

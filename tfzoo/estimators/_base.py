@@ -39,6 +39,7 @@ from tfzoo._backend import tensorflow as tf
 from tfzoo._validation import make_optimizer
 from tfzoo.distribute import get_strategy, keras_fixes
 from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server, strategy_types
+from tfzoo.estimators import _runtime
 from tfzoo.estimators._seeding import as_seed, seeded
 from tfzoo.estimators._tensorboard import TensorBoard
 from tfzoo.estimators._threads import share_threads_in_joblib_worker
@@ -184,7 +185,7 @@ class BaseKerasEstimator(BaseEstimator):
         # generators were seeded at build): seeding TensorFlow clears its kernel
         # cache, 60 ms a call to re-instantiate the train step.
         direct = keep and self._steps_directly()
-        strategy = self.model_.distribute_strategy if direct else get_strategy(self.strategy)
+        strategy = _model_strategy(self.model_) if direct else get_strategy(self.strategy)
         if is_parameter_server(strategy):
             raise ValueError(
                 "estimators train with Keras's fit, which ParameterServerStrategy does not "
@@ -276,7 +277,7 @@ class BaseKerasEstimator(BaseEstimator):
         # Under several replicas every replica's loss is a share of the global
         # batch's mean (see GlobalBatchLoss), so a batch that does not split
         # evenly trains exactly as on one device: the user's batch is kept.
-        global_mean = self.model_.distribute_strategy.num_replicas_in_sync > 1
+        global_mean = _model_strategy(self.model_).num_replicas_in_sync > 1
         train = make_dataset(
             X,
             y,
@@ -316,7 +317,7 @@ class BaseKerasEstimator(BaseEstimator):
             and self.tensorboard_dir is None
             and self.verbose == 0
             # built under no strategy (a strategy's replicas need distributed batches)
-            and self.model_.distribute_strategy is tf.distribute.get_strategy()
+            and _built_without_strategy(self.model_)
         )
 
     def _train_one_pass(self, X, y, sample_weight, seed):
@@ -332,7 +333,8 @@ class BaseKerasEstimator(BaseEstimator):
         ``fit`` reports an epoch's; the divergence checks are ``fit``'s.
         """
         model = self.model_
-        model.make_train_function()
+        if _runtime.backend() == "tensorflow":
+            model.make_train_function()
         n = X.shape[0]
         batch_size = self.batch_size if self.batch_size is not None else min(200, n)
         # a different order each call, reproducible with random_state
@@ -342,17 +344,24 @@ class BaseKerasEstimator(BaseEstimator):
             X = np.asarray(X, dtype=np.float32)
         if sample_weight is not None:
             sample_weight = sample_weight.astype(np.float32)
-        model.reset_metrics()
-        logs = {}
-        for start in range(0, n, batch_size):
-            rows = slice(None) if order is None else order[start : start + batch_size]
-            xb = X[rows]
-            if sparse.issparse(xb):
-                xb = xb.toarray()
-            batch = (self._reshape_input(np.asarray(xb, dtype=np.float32)), y[rows])
-            if sample_weight is not None:
-                batch += (sample_weight[rows],)
-            logs = model.train_function([batch])
+        def batches():
+            for start in range(0, n, batch_size):
+                rows = slice(None) if order is None else order[start : start + batch_size]
+                xb = X[rows]
+                if sparse.issparse(xb):
+                    xb = xb.toarray()
+                batch = (self._reshape_input(np.asarray(xb, dtype=np.float32)), y[rows])
+                if sample_weight is not None:
+                    batch += (sample_weight[rows],)
+                yield batch
+
+        if _runtime.backend() == "tensorflow":
+            model.reset_metrics()
+            logs = {}
+            for batch in batches():
+                logs = model.train_function([batch])
+        else:
+            logs = _runtime.train_pass_directly(model, batches())
         logs = {key: float(value) for key, value in logs.items()}
         check_finite_logs(logs, epoch=self.n_iter_, model=model)
         check_finite_weights(model)
@@ -376,8 +385,14 @@ class BaseKerasEstimator(BaseEstimator):
         return model
 
     def _make_predict_fn(self):
-        model = _copy_with_dtype(self.model_, self.predict_dtype)
+        with _runtime.dtype_scope(self.predict_dtype):
+            model = _copy_with_dtype(self.model_, self.predict_dtype)
         target = self._prediction_target(model)
+        self._predict_copy = (self.model_, model)
+        if _runtime.backend() != "tensorflow":
+            return _runtime.make_predict_function(
+                target, list(model.variables), self._input_shape(), self.predict_dtype
+            )
         spec = tf.TensorSpec([None, *self._input_shape()], self.predict_dtype)
 
         @tf.function(input_signature=[spec])
@@ -391,7 +406,6 @@ class BaseKerasEstimator(BaseEstimator):
         # frequent-tracing heuristic, which warned after 5 fits (grid searches,
         # cross-validation). A concrete function takes any batch size and is
         # never retraced.
-        self._predict_copy = (self.model_, model)
         return predict_step.get_concrete_function()
 
     def _refresh_predict_fn(self):
@@ -404,8 +418,9 @@ class BaseKerasEstimator(BaseEstimator):
         source, copy_ = getattr(self, "_predict_copy", (None, None))
         if source is self.model_ and "_predict_fn" in self.__dict__:
             if copy_ is not source:  # (set_weights would go through NumPy)
-                for dst, src in zip(copy_.weights, source.weights):
-                    dst.assign(tf.cast(src.value, dst.dtype))
+                with _runtime.dtype_scope(self.predict_dtype):
+                    for dst, src in zip(copy_.weights, source.weights):
+                        dst.assign(keras.ops.cast(src.value, dst.dtype))
         else:
             self._predict_fn = self._make_predict_fn()
 
@@ -525,6 +540,20 @@ def _copy_with_dtype(model, dtype):
     return copy_
 
 
+def _model_strategy(model):
+    """The strategy ``model`` was built under (the default one off TensorFlow)."""
+    if _runtime.backend() != "tensorflow":
+        return get_strategy("default")
+    return model.distribute_strategy
+
+
+def _built_without_strategy(model):
+    """Whether ``model`` was built outside any ``tf.distribute`` strategy (always off TF)."""
+    if _runtime.backend() != "tensorflow":
+        return True
+    return model.distribute_strategy is tf.distribute.get_strategy()
+
+
 def build_optimizer(model):
     """Create a compiled model's optimizer variables now, outside any ``tf.function``.
 
@@ -549,7 +578,7 @@ def make_dataset(
     global_mean=False,
     sample_shape=None,
 ):
-    """One ``tf.data`` pipeline for the whole fit.
+    """One ``tf.data`` pipeline for the whole fit (off TensorFlow an ``ArrayBatches``).
 
     Keras's own NumPy adapter rebuilds its pipeline every epoch (about 30 ms
     an epoch on 2 CPU cores here); a dataset made once and reshuffled each
@@ -564,6 +593,10 @@ def make_dataset(
     dense rows (it depends on the seed and the row count only), so a sparse
     fit trains on the very batches of the dense one.
     """
+    if _runtime.backend() != "tensorflow":
+        return _runtime.ArrayBatches(
+            X, y, sample_weight, batch_size, shuffle, seed, global_mean, sample_shape
+        )
     n_rows = X.shape[0]
     if sparse.issparse(X):
         X = _sparse_tensor(X)

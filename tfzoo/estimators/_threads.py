@@ -6,6 +6,7 @@ setting ``OMP_NUM_THREADS`` and friends to ``cpu_count() // n_jobs`` in the
 worker's environment. TensorFlow reads none of them: each worker's runtime
 sized its pools for every core, so ``n_jobs`` workers ran ``n_jobs`` times as
 many busy threads as there are cores (``benchmarks/parallel_search.py``).
+On the torch backend the same budget goes to ``torch.set_num_threads``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ def share_threads_in_joblib_worker():
     threads = joblib_worker_threads(env)
     if threads is None:
         return None
+    import keras
+
+    if keras.backend.backend() == "torch":
+        # torch reads OMP_NUM_THREADS itself when it starts; set it again in
+        # case torch started before joblib's environment reached it.
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return threads
+    if keras.backend.backend() != "tensorflow":
+        return None  # XLA's CPU pool (JAX) is sized when JAX starts, from the cores it sees
     import tensorflow as tf
 
     config = tf.config.threading

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from tfzoo.distribute import get_strategy
-from tfzoo.estimators import _base
+from tfzoo.estimators import _base, _runtime
 from tfzoo.estimators._supervised import KerasRegressorBase
 from tfzoo.models.linear_regression import build_linear_regression
 from tfzoo.solvers import NormalEquationStats
@@ -131,7 +131,8 @@ class LinearRegressor(KerasRegressorBase):
         y2, meta = self._encode_targets(y, reset=not keep)
         meta["n_samples"] = X.shape[0]
         if not keep:
-            with get_strategy(self.strategy).scope():
+            # (on JAX, float64 variables need 64-bit types enabled while they are made)
+            with get_strategy(self.strategy).scope(), _runtime.dtype_scope("float64"):
                 model = self._build_keras_model(self.n_features_in_, self.n_outputs_, meta)
             stats = NormalEquationStats(
                 self.n_features_in_, self.n_outputs_, center=self.fit_intercept
@@ -149,7 +150,8 @@ class LinearRegressor(KerasRegressorBase):
             self._stats.update(X, y2, sample_weight)
         solution = self._stats.solve(l2=self.l2, fit_intercept=self.fit_intercept)
         layer = self.model_.get_layer("linear")
-        layer.set_theta(solution.coef, solution.intercept if self.fit_intercept else None)
+        with _runtime.dtype_scope("float64"):
+            layer.set_theta(solution.coef, solution.intercept if self.fit_intercept else None)
         self.rank_ = solution.rank
         self._set_coef(solution.coef, solution.intercept)
         self._refresh_predict_fn()

@@ -11,9 +11,11 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from tfzoo._backend import is_tensorflow_backend
 from tfzoo._validation import check_int, make_optimizer
 from tfzoo.datasets.series import make_windows
 from tfzoo.distribute import get_strategy
+from tfzoo.estimators import _runtime
 from tfzoo.estimators._base import (
     CALLBACKS,
     FRACTION,
@@ -668,8 +670,12 @@ class TextGenerator(BaseEstimator):
                 )
                 build_optimizer(model)
             val_ds = None
-            if val is not None:
+            if val is not None and is_tensorflow_backend():
+                import tensorflow as tf
+
                 val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch)
+            elif val is not None:
+                val_ds = _runtime.ArrayBatches(*val, None, batch)
             callbacks = list(self.callbacks or [])
             if self.tensorboard_dir is not None:
                 callbacks.append(TensorBoard(str(self.tensorboard_dir), write_graph=True))
@@ -706,10 +712,9 @@ class TextGenerator(BaseEstimator):
 
         Non-overlapping windows at a fixed offset show the model the same
         sequences every epoch; a new offset per epoch shows it new cuts of
-        the text (less over-fitting) at no cost. Returns (dataset, steps, batch).
+        the text (less over-fitting) at no cost. Returns (dataset, steps, batch):
+        a ``tf.data`` pipeline on TensorFlow, a :class:`CharWindows` elsewhere.
         """
-        import tensorflow as tf
-
         n = self.sequence_length
         per_epoch = (len(ids) - n) // n  # windows available at any offset < n
         if per_epoch < 1:
@@ -717,6 +722,10 @@ class TextGenerator(BaseEstimator):
         batch = min(self.batch_size, per_epoch)
         steps = per_epoch // batch
         base = int(seed if seed is not None else np.random.default_rng().integers(2**31 - 1))
+        if not is_tensorflow_backend():
+            return CharWindows(ids, n, batch, steps, base), steps, batch
+        import tensorflow as tf
+
         ids_t = tf.constant(ids, tf.int32)
         span = tf.range(n + 1)[None, :]
 
@@ -874,3 +883,42 @@ def _as_text(text):
                 f"{type(item).__name__} {item!r:.40}"
             )
     return "\n".join(items)
+
+
+class CharWindows(keras.utils.PyDataset):
+    """:meth:`TextGenerator._training_windows` off TensorFlow, in NumPy.
+
+    Each epoch draws, from ``(seed, epoch)``, an offset below ``n`` and an
+    order of the ``per_epoch`` windows ``ids[offset + k n : offset + k n + n + 1]``;
+    a batch is ``batch`` of them split into inputs and next characters.
+    """
+
+    def __init__(self, ids, n, batch, steps, seed):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.ids = np.asarray(ids, dtype=np.int32)
+        self.n, self.batch, self.steps, self.seed = n, batch, steps, seed
+        self.per_epoch = (len(self.ids) - n) // n
+        self.span = np.arange(n + 1)[None, :]
+        self.epoch = 0
+        self._draw()
+
+    def _draw(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        offset = int(rng.integers(self.n))
+        self.starts = offset + rng.permutation(self.per_epoch) * self.n
+
+    @property
+    def num_batches(self):
+        return self.steps
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        starts = self.starts[index * self.batch : (index + 1) * self.batch]
+        windows = self.ids[starts[:, None] + self.span]
+        return windows[:, :-1], windows[:, 1:]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._draw()

@@ -1,6 +1,7 @@
-"""scikit-learn's own conformance suite over every tfzoo estimator."""
+"""scikit-learn's own conformance suite over every tfzoo estimator: the estimators and the
+expected failures, shared by the three ``test_sklearn_checks_*.py`` files (one slice each, so
+that parallel test workers can share the suite's minutes)."""
 
-import pytest
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import (
     check_classifiers_multilabel_output_format_decision_function,
@@ -40,7 +41,7 @@ SGD_REASON = (
 )
 
 # Small, fast settings; the checks' accuracy thresholds still hold with them.
-ESTIMATORS = [
+FLAT_ESTIMATORS = [
     LinearRegressor(),
     LinearRegressor(solver="gd", epochs=40, learning_rate=0.05),
     PerceptronClassifier(hidden_units=4, epochs=40, learning_rate=0.05),
@@ -57,6 +58,10 @@ ESTIMATORS = [
         epochs=40,
         learning_rate=0.05,
     ),
+]
+WRAPPER_ESTIMATORS = FLAT_ESTIMATORS[4:]
+FLAT_ESTIMATORS = FLAT_ESTIMATORS[:4]
+ND_ESTIMATORS = [
     CNNClassifier(
         filters=(4, 4, 4), dense_units=16, epochs=20, batch_size=32, image_shape=(1, -1, 1)
     ),
@@ -89,18 +94,10 @@ def expected_failed_checks(estimator):
     return failed
 
 
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::tfzoo.models.RankDeficientWarning")
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+
+ESTIMATORS = FLAT_ESTIMATORS + WRAPPER_ESTIMATORS + ND_ESTIMATORS
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("check", MULTILABEL_CHECKS, ids=lambda c: c.__name__)
-def test_multilabel_checks(check):
-    """scikit-learn's multilabel checks, for a builder with one sigmoid unit per label."""
-    clf = KerasClassifier(
-        model=build_perceptron, model_kwargs={"hidden_units": 4}, epochs=20, learning_rate=0.05
-    )
-    check("KerasClassifier", clf)
+def check_params(estimators):
+    """``parametrize_with_checks`` over ``estimators`` with the shared expected failures."""
+    return parametrize_with_checks(estimators, expected_failed_checks=expected_failed_checks)

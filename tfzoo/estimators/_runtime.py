@@ -1,0 +1,174 @@
+"""The estimators' training input and prediction function on each Keras backend.
+
+On TensorFlow the estimators keep what was measured there: one ``tf.data``
+pipeline per fit and a concrete ``tf.function`` for prediction (see
+:mod:`tfzoo.estimators._base`). Nothing here imports TensorFlow on the
+other backends, where:
+
+- training batches come from :class:`ArrayBatches`, a ``keras.utils.PyDataset``
+  that reshuffles the rows each epoch from the fit's seed (``(seed, epoch)``
+  draws the order, so a fit is reproducible and leaves NumPy's global state
+  alone), densifies ``scipy.sparse`` rows a batch at a time, and can carry the
+  ``w / b`` weights of :class:`~tfzoo.estimators._base.GlobalBatchLoss`;
+- prediction on JAX is one ``jax.jit``-compiled function of the weights'
+  values and the input (compiled once per input shape; a one-row call costs
+  tens of microseconds), run with 64-bit types enabled for the float64
+  prediction copy; on torch it is the model's eager call under
+  ``torch.no_grad()``, the cheapest honest path there (torch has no
+  compile step that pays for itself on a one-row call);
+- ``partial_fit``'s direct pass goes through ``train_on_batch``, which on
+  JAX keeps the compiled step and writes the new weights back each call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import keras
+import numpy as np
+from scipy import sparse
+
+
+def backend():
+    return keras.backend.backend()
+
+
+def dtype_scope(dtype):
+    """The context in which ``dtype`` variables and inputs stay ``dtype``.
+
+    JAX canonicalises 64-bit types to 32-bit unless ``jax_enable_x64`` is on;
+    :func:`jax.enable_x64` turns it on for the block only (thread-local, no
+    global change), which is what the float64 prediction copy needs.
+    """
+    if backend() == "jax" and str(dtype) == "float64":
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of ``(x, y[, w])`` from arrays, reshuffled every epoch from ``seed``.
+
+    Args:
+        x: array ``(n, ...)`` or a ``scipy.sparse`` matrix of rows (densified a
+            batch at a time and reshaped to ``sample_shape``).
+        y, sample_weight: arrays of ``n`` rows (``sample_weight`` may be None).
+        batch_size: rows per batch (the last batch may be smaller).
+        shuffle: a new order every epoch, drawn from ``(seed, epoch)``.
+        seed: int or None (None: a fresh order from the OS's entropy).
+        global_mean: weights become ``w / b`` for a global batch of ``b`` rows.
+    """
+
+    def __init__(
+        self,
+        x,
+        y,
+        sample_weight,
+        batch_size,
+        shuffle=False,
+        seed=None,
+        global_mean=False,
+        sample_shape=None,
+    ):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.x, self.y = x, y
+        self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, "float32")
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.global_mean = global_mean
+        self.sample_shape = sample_shape
+        self.n = x.shape[0]
+        self.epoch = 0
+        self.order = self._draw_order()
+
+    def _draw_order(self):
+        if not self.shuffle:
+            return None
+        entropy = None if self.seed is None else [int(self.seed), self.epoch]
+        return np.random.default_rng(entropy).permutation(self.n)
+
+    @property
+    def num_batches(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __len__(self):
+        return self.num_batches
+
+    def __getitem__(self, index):
+        start = index * self.batch_size
+        if self.order is None:
+            rows = slice(start, start + self.batch_size)
+        else:
+            rows = self.order[start : start + self.batch_size]
+        xb = self.x[rows]
+        if sparse.issparse(xb):
+            xb = np.asarray(xb.toarray(), dtype=np.float32)
+            if self.sample_shape is not None:
+                xb = xb.reshape((xb.shape[0], *self.sample_shape))
+        yb = self.y[rows]
+        wb = None if self.sample_weight is None else self.sample_weight[rows]
+        if self.global_mean:
+            b = np.float32(xb.shape[0])
+            wb = (np.ones(xb.shape[0], np.float32) if wb is None else wb) / b
+        return (xb, yb) if wb is None else (xb, yb, wb)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.order = self._draw_order()
+
+
+def make_predict_function(target, variables, input_shape, dtype):
+    """``fn(x) -> outputs`` for NumPy ``x`` of any number of rows, on JAX or torch.
+
+    ``target(x, training=False)`` is the model (or a function of its layers);
+    ``variables`` are all the variables it reads.
+    """
+    name = backend()
+    if name == "jax":
+        import jax
+
+        def pure(values, x):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return target(x, training=False)
+
+        compiled = jax.jit(pure)
+
+        def predict(x):
+            with dtype_scope(dtype):
+                out = compiled([v.value for v in variables], x)
+                return np.asarray(out)
+
+        return predict
+    if name == "torch":
+        import torch
+
+        def predict(x):
+            with torch.no_grad():
+                out = target(keras.ops.convert_to_tensor(x, dtype=dtype), training=False)
+            return keras.ops.convert_to_numpy(out)
+
+        return predict
+    raise NotImplementedError(f"no prediction function for Keras's {name!r} backend")
+
+
+def train_pass_directly(model, batches):
+    """Train ``model`` on each ``(x, y[, w])`` of ``batches``; the pass's logs.
+
+    ``train_on_batch`` reports one batch (on JAX it resets the metrics every
+    call), so the logs are averaged here weighted by each batch's rows, as
+    ``fit`` reports an epoch's.
+    """
+    totals, rows = {}, 0
+    for batch in batches:
+        x, y = batch[0], batch[1]
+        w = batch[2] if len(batch) > 2 else None
+        model.reset_metrics()  # each call reports its own batch on every backend
+        logs = model.train_on_batch(x, y, sample_weight=w, return_dict=True)
+        n = len(x)
+        rows += n
+        for key, value in logs.items():
+            totals[key] = totals.get(key, 0.0) + float(value) * n
+    return {key: total / rows for key, total in totals.items()}
