@@ -38,8 +38,9 @@ from _common import (  # noqa: E402
 
 
 def shapes_dataset(batch_size, image_size, max_instances, seed, chunk=256):
-    """An endless tf.data pipeline of freshly generated shapes batches."""
-    import tensorflow as tf
+    """An endless stream of freshly generated shapes batches: a ``tf.data`` pipeline
+    on TensorFlow, a ``keras.utils.PyDataset`` on the other backends."""
+    import keras
 
     from tfzoo.datasets import make_shapes
 
@@ -61,6 +62,23 @@ def shapes_dataset(batch_size, image_size, max_instances, seed, chunk=256):
                         "masks": data["masks"][part],
                     },
                 )
+
+    if keras.backend.backend() != "tensorflow":
+
+        class Stream(keras.utils.PyDataset):
+            def __init__(self):
+                super().__init__()
+                self.source = batches()
+
+            @property
+            def num_batches(self):
+                return None  # endless: fit's steps_per_epoch cuts the epochs
+
+            def __getitem__(self, index):
+                return next(self.source)
+
+        return Stream()
+    import tensorflow as tf
 
     spec = (
         tf.TensorSpec((batch_size, s, s, 3), tf.float32),

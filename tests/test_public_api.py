@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 EXPECTED = {
     "tfzoo": [
         "CNNClassifier",
@@ -219,6 +221,7 @@ def test_import_sets_nothing_global():
     assert "OK" in result.stdout, result.stderr
 
 
+@pytest.mark.tensorflow_only  # oneDNN is TensorFlow's
 def test_import_leaves_onednn_alone_and_recipes_turn_it_on():
     # tfzoo never sets TF_ENABLE_ONEDNN_OPTS; a convolution recipe's entry point does,
     # before TensorFlow is imported, unless the user already chose.

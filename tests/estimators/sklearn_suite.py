@@ -94,7 +94,6 @@ def expected_failed_checks(estimator):
     return failed
 
 
-
 ESTIMATORS = FLAT_ESTIMATORS + WRAPPER_ESTIMATORS + ND_ESTIMATORS
 
 

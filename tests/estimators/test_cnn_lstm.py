@@ -94,9 +94,14 @@ def test_lstm_classifier_learns_a_sequence_rule():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 12, 2)).astype("float32")
     y = np.where(X[:, :6, 0].sum(axis=1) > X[:, 6:, 1].sum(axis=1), "up", "down")
-    clf = LSTMClassifier(units=16, epochs=25, random_state=0).fit(X[:240], y[:240])
+    # Two seeds: one seed's score moves by +-0.05 with the backend's initial weights
+    # (seeds 0-3 gave 0.80-0.88 on torch, 0.85-0.90 on TensorFlow); the classes are balanced.
+    scores = []
+    for seed in (0, 1):
+        clf = LSTMClassifier(units=16, epochs=25, random_state=seed).fit(X[:240], y[:240])
+        scores.append(clf.score(X[240:], y[240:]))
     assert set(clf.classes_) == {"down", "up"}
-    assert clf.score(X[240:], y[240:]) > 0.8
+    assert np.mean(scores) > 0.8, scores
     assert clf.predict_proba(X[:3]).shape == (3, 2)
 
 

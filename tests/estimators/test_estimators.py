@@ -4,6 +4,7 @@ import copy
 import pickle
 
 import joblib
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -360,9 +361,11 @@ def test_tensorboard_dir_writes_scalars_and_graph(blobs, tmp_path):
             graphs += event.HasField("graph_def")
             tags.update(v.tag for v in event.summary.value)
     assert "epoch_loss" in tags, tags
-    assert graphs > 0, "no graph written"
+    if keras.backend.backend() == "tensorflow":  # the graph is a TensorFlow graph
+        assert graphs > 0, "no graph written"
 
 
+@pytest.mark.tensorflow_only
 def test_mirrored_strategy_fits_repeatedly(blobs):
     # two logical CPUs (conftest): each fit resolves strategy="mirrored" again
     X, y = blobs
@@ -373,6 +376,7 @@ def test_mirrored_strategy_fits_repeatedly(blobs):
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
+@pytest.mark.tensorflow_only
 def test_mirrored_keeps_the_users_batch_and_equals_one_device(blobs):
     # Audit: a batch of 19 on 2 replicas was rounded up to 20 (a different model),
     # and even an even batch trained on other batches (Keras drew one batch for

@@ -48,7 +48,7 @@ def test_compiled_model_keeps_its_optimizer_loss_and_metrics(blobs):
     user = _compiled_softmax()
     clf = KerasClassifier(model=user, epochs=3, random_state=0).fit(X, y)
     opt = clf.model_.optimizer
-    assert type(opt) is keras.optimizers.SGD
+    assert isinstance(opt, keras.optimizers.SGD)  # torch subclasses it
     assert float(opt.learning_rate) == pytest.approx(0.05)
     assert opt.get_config()["momentum"] == pytest.approx(0.9)
     assert opt is not user.optimizer  # a fresh copy: the user's model is untouched
@@ -72,10 +72,10 @@ def test_estimator_parameters_override_the_compiled_model(blobs):
     X, _, y, _ = blobs
     user = _compiled_softmax()
     clf = KerasClassifier(model=user, epochs=1, learning_rate=0.2).fit(X, y)
-    assert type(clf.model_.optimizer) is keras.optimizers.SGD
+    assert isinstance(clf.model_.optimizer, keras.optimizers.SGD)
     assert float(clf.model_.optimizer.learning_rate) == pytest.approx(0.2)
     clf = KerasClassifier(model=user, epochs=1, optimizer="adam").fit(X, y)
-    assert type(clf.model_.optimizer) is keras.optimizers.Adam
+    assert isinstance(clf.model_.optimizer, keras.optimizers.Adam)
     assert float(clf.model_.optimizer.learning_rate) == pytest.approx(0.01)
     # an optimizer instance keeps its own learning rate (it was replaced by 0.01)
     clf = KerasClassifier(
@@ -93,7 +93,7 @@ def test_grid_search_over_a_compiled_model(blobs):
         cv=2,
     ).fit(X, y)
     best = search.best_estimator_
-    assert type(best.model_.optimizer) is keras.optimizers.SGD
+    assert isinstance(best.model_.optimizer, keras.optimizers.SGD)
     assert "accuracy" in best.history_
     assert clone(best).model is user  # the template is shared, never trained
 
@@ -238,6 +238,7 @@ def _fit_in_worker():
     )
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.slow  # starts 2 worker processes, each importing TensorFlow
 def test_fit_in_a_joblib_worker_uses_its_share_of_the_cores():
     from joblib import Parallel, delayed

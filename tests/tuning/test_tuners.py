@@ -36,6 +36,7 @@ def _data(n, seed):
     return x, (x.sum(axis=1) > 0).astype("float32")
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.slow
 def test_search_trains_every_trial_under_the_mirrored_strategy(tmp_path):
     strategy = get_strategy("mirrored")
@@ -86,13 +87,17 @@ def test_best_model_reloads_weights_and_optimizer_state_without_warnings(tmp_pat
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         best = tuner.get_best_models(1)[0]
-    assert [str(w.message) for w in caught] == []
+    # (Keras's own variables warn on JAX when NumPy converts them: not ours, and pyproject
+    # ignores Keras's deprecations too)
+    ours = [w for w in caught if not (w.category is DeprecationWarning and "keras" in w.filename)]
+    assert [str(w.message) for w in ours] == []
     # The checkpoint came back whole: weights and the optimizer's state after 2 x 4 steps.
     assert int(best.optimizer.iterations.numpy()) == 8
     assert all(np.any(v.numpy() != 0) for v in best.optimizer.variables[2:])
     assert best.predict(x[:4], verbose=0).shape == (4, 1)
 
 
+@pytest.mark.tensorflow_only
 def test_strategy_names_and_objects(tmp_path):
     hypermodel = PerceptronHyperModel(3)
     for spec in (None, "default"):  # no strategy scope, keras-tuner's own default

@@ -344,6 +344,7 @@ class BaseKerasEstimator(BaseEstimator):
             X = np.asarray(X, dtype=np.float32)
         if sample_weight is not None:
             sample_weight = sample_weight.astype(np.float32)
+
         def batches():
             for start in range(0, n, batch_size):
                 rows = slice(None) if order is None else order[start : start + batch_size]
@@ -457,6 +458,8 @@ class BaseKerasEstimator(BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_predict_fn", None)
         state.pop("_predict_copy", None)
+        if "model_" in state:
+            state["model_"] = _runtime.picklable_model(state["model_"])
         return state
 
     def __setstate__(self, state):

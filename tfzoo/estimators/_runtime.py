@@ -172,3 +172,32 @@ def train_pass_directly(model, batches):
         for key, value in logs.items():
             totals[key] = totals.get(key, 0.0) + float(value) * n
     return {key: total / rows for key, total in totals.items()}
+
+
+def picklable_model(model):
+    """``model``, or on JAX a stand-in that unpickles float64 weights as float64.
+
+    Keras pickles a model as its ``.keras`` file; loading that builds the
+    variables again, which JAX would truncate to float32 outside
+    :func:`dtype_scope` (the closed-form linear regression is float64).
+    """
+    if backend() != "jax" or not any(str(w.dtype) == "float64" for w in model.weights):
+        return model
+    return _Float64Model(model)
+
+
+class _Float64Model:
+    def __init__(self, model):
+        self.model = model
+
+    def __reduce__(self):
+        import pickle
+
+        return _unpickle_float64_model, (pickle.dumps(self.model),)
+
+
+def _unpickle_float64_model(data):
+    import pickle
+
+    with dtype_scope("float64"):
+        return pickle.loads(data)

@@ -80,6 +80,14 @@ class Linear(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=1, axes={-1: n_features})
 
     def call(self, inputs):
+        if keras.backend.backend() == "torch" and self.compute_dtype == "float64":
+            # Keras's type promotion maps float64 to float32 off TensorFlow (to
+            # match JAX without x64), and its torch matmul casts to that: a float64
+            # layer would multiply in float32. torch itself multiplies in float64.
+            import torch
+
+            outputs = torch.matmul(ops.convert_to_tensor(inputs, "float64"), self.kernel.value)
+            return outputs if self.bias is None else outputs + self.bias.value
         outputs = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             outputs = outputs + self.bias

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from tfzoo._saving import serializable
@@ -101,14 +102,17 @@ class MatrixFactorization(keras.layers.Layer):
             tf.debugging.Assert(
                 tf.reduce_all(valid),
                 [
-                    f"MatrixFactorization: ids must be integers in 0 … n_users-1 "
-                    f"({self.n_users} users) and 0 … n_items-1 ({self.n_items} items); "
-                    "-1 (pandas' code for a missing category), fractions and ids past "
-                    "the tables are refused. First invalid (user, item) pairs:",
+                    self._invalid_ids_message(),
                     tf.boolean_mask(tf.reshape(inputs, (-1, 2)), ~tf.reshape(valid, (-1,))),
                 ],
                 summarize=6,
                 name="check_ids",
+            )
+        elif keras.backend.backend() == "jax":
+            valid = self._check_ids_on_host(inputs, valid)
+        else:  # torch (eager): the values are at hand
+            self._raise_for_invalid(
+                keras.ops.convert_to_numpy(inputs), keras.ops.convert_to_numpy(valid)
             )
         # Gather at id 0 for invalid pairs (never a negative index, which
         # ops.take would read from the end of the table).
@@ -126,6 +130,38 @@ class MatrixFactorization(keras.layers.Layer):
         # above cannot stop the computation.
         score = ops.where(ops.expand_dims(valid, -1), score, ops.full_like(score, float("nan")))
         return ops.cast(score, self.compute_dtype)
+
+    def _invalid_ids_message(self):
+        return (
+            f"MatrixFactorization: ids must be integers in 0 … n_users-1 "
+            f"({self.n_users} users) and 0 … n_items-1 ({self.n_items} items); "
+            "-1 (pandas' code for a missing category), fractions and ids past "
+            "the tables are refused. First invalid (user, item) pairs:"
+        )
+
+    def _raise_for_invalid(self, inputs, valid):
+        valid = np.asarray(valid, dtype=bool)
+        if not valid.all():
+            bad = np.asarray(inputs).reshape(-1, 2)[~valid.reshape(-1)][:6]
+            raise ValueError(f"{self._invalid_ids_message()} {bad.tolist()}")
+        return np.ones((), dtype=bool)
+
+    def _check_ids_on_host(self, inputs, valid):
+        """On JAX: raise for invalid ids, inside ``jax.jit`` too.
+
+        A host callback whose result feeds the output (so it is never
+        pruned) checks the ids; its ``ValueError`` reaches the caller as
+        JAX's runtime error with this message (``fit``, ``predict``, eager calls).
+        """
+        import jax
+
+        ok = jax.pure_callback(
+            self._raise_for_invalid,
+            jax.ShapeDtypeStruct((), bool),
+            inputs,
+            valid,
+        )
+        return valid & ok
 
     def _valid_ids(self, inputs, ids):
         """Per pair: both ids integral and inside their tables."""
