@@ -10,6 +10,9 @@ import contextlib
 import keras
 
 BACKEND = keras.backend.backend()
+#: Whether ``jit_compile=True`` means XLA (TensorFlow, JAX). On PyTorch it means
+#: ``torch.compile``, another feature: the tests train eagerly there.
+XLA = BACKEND in ("tensorflow", "jax")
 
 
 def to_numpy(x):
