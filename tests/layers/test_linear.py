@@ -34,7 +34,7 @@ def test_theta_is_intercept_then_weights():
     theta = keras.ops.convert_to_numpy(layer.theta)
     np.testing.assert_array_equal(theta[:, 0], [0.5, 1.0, 2.0, 3.0])
     x = np.array([[1.0, 1.0, 1.0]], "float32")
-    np.testing.assert_allclose(layer(x), [[6.5]])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), [[6.5]])
 
 
 def test_set_theta_requires_intercept():

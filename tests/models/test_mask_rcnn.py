@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from tests.backend_ops import XLA, to_numpy
 from tests.models.mask_rcnn_small import SMALL
 from tfzoo.datasets import make_shapes
 from tfzoo.distribute.strategy import mirrored_strategy
@@ -34,6 +34,13 @@ def test_outputs_are_static_and_padded(shapes):
     for i, n in enumerate(out["num_detections"]):
         assert np.all(out["classes"][i, n:] == -1) and np.all(out["masks"][i, n:] == 0)
         assert np.all((out["classes"][i, :n] >= 1) & (out["classes"][i, :n] <= 3))
+
+
+@pytest.mark.tensorflow_only  # a tf.function trace with an unknown batch size
+def test_graph_outputs_have_static_shapes():
+    import tensorflow as tf
+
+    model = _small_model()
     # The graph itself has static shapes: trace with an unknown batch size.
     fn = tf.function(model.call).get_concrete_function(tf.TensorSpec((None, 64, 64, 3)))
     for key, spec in fn.structured_outputs.items():
@@ -42,7 +49,7 @@ def test_outputs_are_static_and_padded(shapes):
 
 def test_training_step_compiles_with_xla_and_learns(shapes):
     model = _small_model()
-    model.compile(keras.optimizers.Adam(3e-3), jit_compile=True)
+    model.compile(keras.optimizers.Adam(3e-3), jit_compile=XLA)  # eager on torch
     history = model.fit(
         shapes["images"][:8], _targets(shapes, slice(0, 8)), batch_size=4, epochs=6, verbose=0
     )
@@ -57,7 +64,10 @@ def test_training_step_compiles_with_xla_and_learns(shapes):
     assert np.all(np.isfinite(evaluated))
 
 
+@pytest.mark.tensorflow_only  # tf.distribute.MirroredStrategy
 def test_trains_under_mirrored_strategy(shapes):
+    import tensorflow as tf
+
     cpus = tf.config.list_logical_devices("CPU")
     strategy = mirrored_strategy(tuple(d.name for d in cpus[:2]))
     with strategy.scope():
@@ -71,7 +81,10 @@ def test_trains_under_mirrored_strategy(shapes):
     assert np.isfinite(history.history["loss"][-1])
 
 
-def test_export_and_keras_save_give_the_same_detections(shapes, tmp_path, capsys):
+@pytest.mark.tensorflow_only  # a TF SavedModel, reloaded with tf.saved_model.load
+def test_export_gives_the_same_detections(shapes, tmp_path, capsys):
+    import tensorflow as tf
+
     model = _small_model()
     images = shapes["images"][:2]
     want = model.predict(images, verbose=0)
@@ -89,6 +102,12 @@ def test_export_and_keras_save_give_the_same_detections(shapes, tmp_path, capsys
     served = reloaded.serve(tf.constant(images))
     for key in want:
         np.testing.assert_allclose(np.asarray(served[key]), want[key], atol=1e-5, err_msg=key)
+
+
+def test_keras_save_gives_the_same_detections(shapes, tmp_path):
+    model = _small_model()
+    images = shapes["images"][:2]
+    want = model.predict(images, verbose=0)
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert isinstance(loaded, MaskRCNN)
@@ -130,6 +149,8 @@ def _tiny_model(**kwargs):
 
 
 def test_trains_on_batches_with_different_and_zero_instance_counts():
+    import tensorflow as tf  # a tf.data pipeline feeds every backend
+
     three = make_shapes(4, image_size=32, max_instances=3, seed=0)
     four = make_shapes(4, image_size=32, max_instances=4, seed=1)
     assert three["boxes"].shape[1] == 3 and four["boxes"].shape[1] == 4
@@ -154,17 +175,17 @@ def test_trains_on_batches_with_different_and_zero_instance_counts():
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(3))
     model = _tiny_model()
     model.compile(keras.optimizers.Adam(1e-3))
-    before = [w.numpy().copy() for w in model.trainable_weights]
+    before = [to_numpy(w) for w in model.trainable_weights]
     seen = []
     record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs))
     history = model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[record])
     assert len(seen) == 3 and np.isfinite(history.history["loss"][-1])
-    after = [w.numpy() for w in model.trainable_weights]
+    after = [to_numpy(w) for w in model.trainable_weights]
     assert all(np.all(np.isfinite(w)) for w in after)
     assert any(not np.allclose(a, b) for a, b in zip(after, before))
     # No instances at all (eagerly, an instance axis of static size 0): only
     # "background" to learn, no box or mask loss.
-    losses = model.compute_losses(three["images"], none)
+    losses = to_numpy(model.compute_losses(three["images"], none))
     assert float(losses["mask_loss"]) == 0 and float(losses["box_loss"]) == 0
     assert float(losses["rpn_box_loss"]) == 0 and float(losses["rpn_class_loss"]) > 0
 
@@ -194,6 +215,17 @@ def test_bad_training_data_is_refused_with_a_clear_error():
         fit(classes=targets["classes"][:, :1])
     with pytest.raises(ValueError, match=r"built for images of shape \(32, 32, 3\)"):
         fit(np.zeros((2, 64, 64, 3), "float32"))
+
+
+@pytest.mark.tensorflow_only  # in-graph assertions are TensorFlow's (tf.debugging.Assert)
+def test_bad_values_inside_the_graph_fail_the_assertions():
+    import tensorflow as tf
+
+    data = make_shapes(2, image_size=32, max_instances=2, seed=0)
+    model = _tiny_model()
+    images, targets = data["images"], _targets(data)
+    boxes = targets["boxes"].copy()
+    boxes[0, 0, 1] = np.nan
     # Inside the graph (e.g. from a tf.data pipeline) the value checks are assertions.
     bad = {**targets, "classes": np.where(targets["classes"] > 0, 7, targets["classes"])}
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids must be in 1\.\.3"):
