@@ -15,17 +15,43 @@ hold even on a shared, noisy machine:
     python benchmarks/estimators.py            # about 3 minutes on 2 CPU cores
     python benchmarks/estimators.py --quick    # a few seconds, for a smoke test
     python benchmarks/estimators.py --partial-fit-only   # the partial_fit row alone
+    python benchmarks/estimators.py --backend jax        # on one Keras backend
+    python benchmarks/estimators.py --backend all        # each backend in turn, one table
+
+With ``--backend all`` the script runs itself once per backend (a child
+process each: Keras's backend is fixed when it is imported) and ends with
+one table of the three: tfzoo's fit, its 1-row predict against
+``keras.wrappers``' on the same backend, and the 10,000-row predict.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _backend_from_argv(argv):
+    """``--backend NAME`` or ``--backend=NAME`` from the command line (read before keras)."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+if _backend_from_argv(sys.argv[1:]) in BACKENDS:
+    os.environ["KERAS_BACKEND"] = _backend_from_argv(sys.argv[1:])
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -220,7 +246,16 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     p.add_argument("--repeats", type=int, default=3, help="fits per contender")
     p.add_argument("--partial-fit-only", action="store_true", help="only the partial_fit row")
+    p.add_argument(
+        "--backend",
+        choices=(*BACKENDS, "all"),
+        default=None,
+        help="Keras backend (default: KERAS_BACKEND, else tensorflow); all: each in turn",
+    )
+    p.add_argument("--json", help="also write the results to this JSON file")
     args = p.parse_args(argv)
+    if args.backend == "all":
+        return run_all_backends(argv if argv is not None else sys.argv[1:])
     warnings.filterwarnings("ignore")
     # keras.wrappers' predict prints a progress bar per call; silence it so
     # that the comparison measures prediction, not terminal output.
@@ -263,7 +298,64 @@ def main(argv=None):
         all_results[task] = results
     all_results["partial_fit"] = run_partial_fit(**stream)
     print_partial_fit(*all_results["partial_fit"])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backend": keras.backend.backend(), **all_results}, f)
     return all_results
+
+
+def run_all_backends(argv):
+    """This script once per backend in a child process; then one table of the three."""
+    rest = []
+    skip = False
+    for arg in argv:  # the children get every argument but --backend
+        if skip:
+            skip = False
+            continue
+        if arg == "--backend":
+            skip = True
+            continue
+        if not arg.startswith("--backend="):
+            rest.append(arg)
+    seen = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in BACKENDS:
+            out = os.path.join(tmp, f"{backend}.json")
+            print(f"\n===== KERAS_BACKEND={backend}", flush=True)
+            env = {**os.environ, "KERAS_BACKEND": backend}
+            done = subprocess.run(
+                [sys.executable, __file__, *rest, "--backend", backend, "--json", out], env=env
+            )
+            if done.returncode == 0 and os.path.exists(out):
+                with open(out) as f:
+                    seen[backend] = json.load(f)
+            else:
+                print(f"({backend}: exit status {done.returncode})")
+    print_backends_table(seen)
+    return seen
+
+
+def print_backends_table(seen):
+    print("\nthree backends, one run (tfzoo PerceptronRegressor/Classifier; ratios in-run)")
+    header = (
+        f"{'backend':<12}{'task':<16}{'fit s':>8}{'plain fit s':>13}{'1-row ms':>10}"
+        f"{'wrappers ms':>13}{'faster':>9}{'10k rows ms':>13}{'partial_fit ms':>16}"
+    )
+    print(header)
+    print("-" * len(header))
+    for backend, results in seen.items():
+        pf = results.get("partial_fit")
+        for task in ("regression", "classification"):
+            if task not in results:
+                continue
+            r = results[task]
+            fit_s, one_s, big_s = r["tfzoo"]
+            wrap_one = r["keras.wrappers"][1]
+            print(
+                f"{backend:<12}{task:<16}{fit_s:>8.2f}{r['plain Keras'][0]:>13.2f}"
+                f"{one_s * 1e3:>10.2f}{wrap_one * 1e3:>13.2f}{wrap_one / one_s:>8.1f}x"
+                f"{big_s * 1e3:>13.1f}{pf[0] * 1e3 if pf else float('nan'):>16.2f}"
+            )
 
 
 if __name__ == "__main__":

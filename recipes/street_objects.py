@@ -164,7 +164,8 @@ def train(args, strategy, batch, tensorboard):
         model.compile(
             keras.optimizers.Adam(schedule, clipnorm=10.0),
             jit_compile=not (args.no_jit or args.smoke),
-            steps_per_execution=1 if args.smoke else 4,
+            # (Keras's torch trainer runs one step per call)
+            steps_per_execution=1 if args.smoke or keras.backend.backend() == "torch" else 4,
         )
     callbacks = [TimeBudget.make(args.minutes)]
     if args.logdir:

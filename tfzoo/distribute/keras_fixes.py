@@ -38,10 +38,21 @@ anyway, so running one step per call costs little.
 All of this is Keras's TensorFlow trainer: off the TensorFlow backend
 :func:`install` patches nothing and returns ``False``, and TensorFlow is not
 imported.
+
+One fix is for the other backends, and it is scoped, not installed:
+Keras's type promotion (``keras.src.backend.common.dtypes``) maps float64 to
+float32 on every backend but TensorFlow, to follow JAX's default without
+64-bit types, and several of its JAX and torch ops cast their operands to
+the promoted type: a layer built with ``dtype="float64"`` then computes parts
+of its call in float32 (its matrix products on torch), whatever the user asked
+for. :func:`float64_promotion` lets float64 stay float64 inside a block; the
+estimators' float64 prediction copy runs in it. It is guarded like the
+patches above (``tests/distribute/test_keras_fixes.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import warnings
@@ -65,6 +76,45 @@ UPSTREAM_MARKERS = {
 
 _applied = False
 _original = {}
+
+
+#: Keras's 64-to-32-bit promotion table, and what it maps float64 to off TensorFlow.
+_PROMOTION_TABLE = "BIT64_TO_BIT32_DTYPE"
+_float64_depth = 0
+
+
+def promotion_truncates_float64():
+    """Whether Keras's promotion still maps float64 to float32 here (the fix's premise)."""
+    from keras.src.backend.common import dtypes
+
+    table = getattr(dtypes, _PROMOTION_TABLE, None)
+    return isinstance(table, dict) and table.get("float64") == "float32"
+
+
+@contextlib.contextmanager
+def float64_promotion():
+    """Keras's ops promote float64 to float64 inside the block (JAX, torch).
+
+    Does nothing on TensorFlow (its promotion keeps float64), or where the
+    table no longer truncates float64 (then nothing needs fixing). Re-entrant;
+    the table is put back when the outermost block ends. On JAX, 64-bit types
+    must be on as well (``jax.enable_x64``).
+    """
+    global _float64_depth
+    if is_tensorflow_backend() or (_float64_depth == 0 and not promotion_truncates_float64()):
+        yield
+        return
+    from keras.src.backend.common import dtypes
+
+    table = getattr(dtypes, _PROMOTION_TABLE)
+    _float64_depth += 1
+    table["float64"] = "float64"
+    try:
+        yield
+    finally:
+        _float64_depth -= 1
+        if _float64_depth == 0:
+            table["float64"] = "float32"
 
 
 def keras_version():

@@ -35,17 +35,25 @@ def backend():
 
 
 def dtype_scope(dtype):
-    """The context in which ``dtype`` variables and inputs stay ``dtype``.
+    """The context in which ``dtype`` variables and computations stay ``dtype``.
 
-    JAX canonicalises 64-bit types to 32-bit unless ``jax_enable_x64`` is on;
-    :func:`jax.enable_x64` turns it on for the block only (thread-local, no
-    global change), which is what the float64 prediction copy needs.
+    For float64 off TensorFlow: JAX canonicalises 64-bit types to 32-bit
+    unless ``jax_enable_x64`` is on (:func:`jax.enable_x64` turns it on for
+    the block only, thread-locally), and Keras's type promotion maps float64
+    to float32 on JAX and torch (:func:`tfzoo.distribute.keras_fixes.float64_promotion`
+    keeps it float64 for the block). The float64 prediction copy needs both.
     """
-    if backend() == "jax" and str(dtype) == "float64":
+    if backend() == "tensorflow" or str(dtype) != "float64":
+        return contextlib.nullcontext()
+    from tfzoo.distribute import keras_fixes
+
+    stack = contextlib.ExitStack()
+    if backend() == "jax":
         import jax
 
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
+        stack.enter_context(jax.enable_x64(True))
+    stack.enter_context(keras_fixes.float64_promotion())
+    return stack
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -146,7 +154,7 @@ def make_predict_function(target, variables, input_shape, dtype):
         import torch
 
         def predict(x):
-            with torch.no_grad():
+            with torch.no_grad(), dtype_scope(dtype):
                 out = target(keras.ops.convert_to_tensor(x, dtype=dtype), training=False)
             return keras.ops.convert_to_numpy(out)
 

@@ -299,7 +299,9 @@ def rpn_losses(logits, deltas, targets):
     bce = _sigmoid_cross_entropy(labels, picked_logits)
     class_loss = _masked_mean(bce, targets["picked"])
     picked_deltas = box_ops.gather(ops.cast(deltas, "float32"), targets["index"])
-    box = ops.sum(_huber(picked_deltas - targets["box_targets"], 1.0 / 9.0), axis=-1)
+    # (targets may be NumPy: an operator between NumPy and a torch tensor is NumPy's)
+    box_targets = ops.convert_to_tensor(targets["box_targets"], "float32")
+    box = ops.sum(_huber(picked_deltas - box_targets, 1.0 / 9.0), axis=-1)
     box = ops.sum(box * labels)
     box_loss = box / ops.maximum(ops.sum(ops.cast(targets["picked"], "float32")), 1.0)
     return class_loss, box_loss
@@ -314,7 +316,8 @@ def head_losses(class_logits, box_deltas, mask_logits, targets):
     ce = -_take_class(log_probs, targets["classes"])
     class_loss = _masked_mean(ce, targets["picked"])
     deltas = _take_class(ops.cast(box_deltas, "float32"), targets["classes"])
-    box = ops.sum(_huber(deltas - targets["box_targets"], 1.0), axis=-1)
+    box_targets = ops.convert_to_tensor(targets["box_targets"], "float32")
+    box = ops.sum(_huber(deltas - box_targets, 1.0), axis=-1)
     box = ops.sum(box * ops.cast(targets["foreground"], "float32"))
     box_loss = box / ops.maximum(ops.sum(ops.cast(targets["picked"], "float32")), 1.0)
     bce = _sigmoid_cross_entropy(
