@@ -6,7 +6,9 @@ distribution strategy in ``fit``, seeds the fit without leaking global
 state, trains with ``model.fit`` and predicts through one compiled graph
 function per fitted model (batch dimension ``None``, traced in ``fit``), which
 is what makes a one-row ``predict`` take about a millisecond instead of building a
-``tf.data`` pipeline per call as ``model.predict`` does.
+``tf.data`` pipeline per call as ``model.predict`` does. That is the
+TensorFlow backend; on JAX and torch the batches and the prediction function
+come from :mod:`tfzoo.estimators._runtime` (no TensorFlow on their path).
 
 Estimators whose rows are flat feature vectors set ``_sparse_input`` and take
 ``scipy.sparse`` ``X`` (a ``OneHotEncoder``'s output): it stays sparse, and
