@@ -64,15 +64,15 @@ def browser():
 
 #: What the suite runs on Keras's JAX and PyTorch backends (``KERAS_BACKEND=jax|torch``):
 #: everything but the TensorFlow-only features (tf.distribute, parameter servers, placement,
-#: TensorBoard's server, the multi-backend test that hides TensorFlow itself). Tests in these
-#: places that exercise TensorFlow-only code carry ``@pytest.mark.tensorflow_only``.
+#: TensorBoard's server, the multi-backend test that hides TensorFlow itself) and the data
+#: set and COCO-evaluation tests, which are NumPy only and would test the same code thrice.
+#: Tests in these places that exercise TensorFlow-only code carry
+#: ``@pytest.mark.tensorflow_only``.
 PORTABLE = (
     "tests/layers/",
     "tests/models/",
     "tests/estimators/",
     "tests/tuning/",
-    "tests/datasets/",
-    "tests/evaluation/",
     "tests/test_recipes.py",
     "tests/test_seed_scoping.py",
     "tests/test_saving.py",
@@ -81,8 +81,37 @@ PORTABLE = (
 )
 
 
+#: The longest test files first (seconds on TensorFlow, 2 cores, one worker): pytest-xdist's
+#: ``--dist loadfile`` hands files out in collection order, so starting the long ones first
+#: keeps one worker from running a long file alone at the end. Other files keep their order.
+HEAVY_FILES = {
+    "tests/estimators/test_sklearn_checks_nd.py": 370,
+    "tests/estimators/test_sklearn_checks_flat.py": 310,
+    "tests/estimators/test_sklearn_checks_wrappers.py": 250,
+    "tests/models/test_mask_rcnn.py": 140,
+    "tests/test_recipes.py": 100,
+    "tests/estimators/test_estimators.py": 70,
+    "tests/models/test_mask_rcnn_backends.py": 68,
+    "tests/estimators/test_cnn_lstm.py": 55,
+    "tests/test_backends.py": 53,
+    "tests/distribute/test_fault_tolerance.py": 44,
+    "tests/tuning/test_tuners.py": 36,
+    "tests/models/test_perceptron.py": 30,
+}
+
+
+def _heavy_first(items):
+    weight = {}
+    for item in items:
+        path = item.nodeid.split("::", 1)[0].replace("\\", "/")
+        weight.setdefault(path, (-HEAVY_FILES.get(path, 0), len(weight)))
+    items.sort(key=lambda item: weight[item.nodeid.split("::", 1)[0].replace("\\", "/")])
+
+
 def pytest_collection_modifyitems(config, items):
-    """Off the TensorFlow backend, deselect (not skip) what only TensorFlow runs."""
+    """Heavy files first; off the TensorFlow backend, deselect (not skip) what only
+    TensorFlow runs."""
+    _heavy_first(items)  # a stable sort: each file's tests keep their order
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return
