@@ -91,7 +91,6 @@ HEAVY_FILES = {
     "tests/models/test_mask_rcnn.py": 140,
     "tests/test_recipes.py": 100,
     "tests/estimators/test_estimators.py": 70,
-    "tests/models/test_mask_rcnn_backends.py": 68,
     "tests/estimators/test_cnn_lstm.py": 55,
     "tests/test_backends.py": 53,
     "tests/distribute/test_fault_tolerance.py": 44,

@@ -190,7 +190,7 @@ def test_import_without_tensorflow_says_which_extra():
         except ImportError as e:
             print("MSG:", e)
     """
-    result = _run(code)
+    result = _run(code, env={"KERAS_BACKEND": "tensorflow"})  # whichever backend this run uses
     assert "MSG:" in result.stdout, result.stderr
     assert "pip install 'tfzoo[cpu]'" in result.stdout
     assert "tfzoo[gpu]" in result.stdout and "tfzoo[tpu]" in result.stdout
