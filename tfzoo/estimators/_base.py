@@ -393,9 +393,7 @@ class BaseKerasEstimator(BaseEstimator):
         target = self._prediction_target(model)
         self._predict_copy = (self.model_, model)
         if _runtime.backend() != "tensorflow":
-            return _runtime.make_predict_function(
-                target, list(model.variables), self._input_shape(), self.predict_dtype
-            )
+            return _runtime.make_predict_function(target, list(model.variables), self.predict_dtype)
         spec = tf.TensorSpec([None, *self._input_shape()], self.predict_dtype)
 
         @tf.function(input_signature=[spec])

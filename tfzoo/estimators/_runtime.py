@@ -29,9 +29,7 @@ import keras
 import numpy as np
 from scipy import sparse
 
-
-def backend():
-    return keras.backend.backend()
+from tfzoo._backend import backend
 
 
 def dtype_scope(dtype):
@@ -128,7 +126,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self.order = self._draw_order()
 
 
-def make_predict_function(target, variables, input_shape, dtype):
+def make_predict_function(target, variables, dtype):
     """``fn(x) -> outputs`` for NumPy ``x`` of any number of rows, on JAX or torch.
 
     ``target(x, training=False)`` is the model (or a function of its layers);

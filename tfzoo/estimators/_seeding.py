@@ -27,6 +27,8 @@ import keras
 import numpy as np
 from keras.src.backend.common import global_state
 
+from tfzoo._backend import backend as _backend
+
 _KERAS_SEED_ATTRS = ("global_random_seed", "global_seed_generator")
 
 
@@ -43,10 +45,6 @@ def as_seed(random_state):
     raise ValueError(
         f"random_state must be None, an int or a numpy RandomState, got {random_state!r}"
     )
-
-
-def _backend():
-    return keras.backend.backend()
 
 
 def _torch_states():
