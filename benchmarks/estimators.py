@@ -30,28 +30,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-BACKENDS = ("tensorflow", "jax", "torch")
 
+from _backends import add_backend_arguments, run_each_backend, select_backend  # noqa: E402
 
-def _backend_from_argv(argv):
-    """``--backend NAME`` or ``--backend=NAME`` from the command line (read before keras)."""
-    for i, arg in enumerate(argv):
-        if arg == "--backend" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--backend="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-if _backend_from_argv(sys.argv[1:]) in BACKENDS:
-    os.environ["KERAS_BACKEND"] = _backend_from_argv(sys.argv[1:])
+select_backend()  # before keras is imported
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -246,16 +233,12 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     p.add_argument("--repeats", type=int, default=3, help="fits per contender")
     p.add_argument("--partial-fit-only", action="store_true", help="only the partial_fit row")
-    p.add_argument(
-        "--backend",
-        choices=(*BACKENDS, "all"),
-        default=None,
-        help="Keras backend (default: KERAS_BACKEND, else tensorflow); all: each in turn",
-    )
-    p.add_argument("--json", help="also write the results to this JSON file")
+    add_backend_arguments(p)
     args = p.parse_args(argv)
     if args.backend == "all":
-        return run_all_backends(argv if argv is not None else sys.argv[1:])
+        seen = run_each_backend(__file__, sys.argv[1:] if argv is None else argv, args.json)
+        print_backends_table(seen)
+        return seen
     warnings.filterwarnings("ignore")
     # keras.wrappers' predict prints a progress bar per call; silence it so
     # that the comparison measures prediction, not terminal output.
@@ -302,37 +285,6 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"backend": keras.backend.backend(), **all_results}, f)
     return all_results
-
-
-def run_all_backends(argv):
-    """This script once per backend in a child process; then one table of the three."""
-    rest = []
-    skip = False
-    for arg in argv:  # the children get every argument but --backend
-        if skip:
-            skip = False
-            continue
-        if arg == "--backend":
-            skip = True
-            continue
-        if not arg.startswith("--backend="):
-            rest.append(arg)
-    seen = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in BACKENDS:
-            out = os.path.join(tmp, f"{backend}.json")
-            print(f"\n===== KERAS_BACKEND={backend}", flush=True)
-            env = {**os.environ, "KERAS_BACKEND": backend}
-            done = subprocess.run(
-                [sys.executable, __file__, *rest, "--backend", backend, "--json", out], env=env
-            )
-            if done.returncode == 0 and os.path.exists(out):
-                with open(out) as f:
-                    seen[backend] = json.load(f)
-            else:
-                print(f"({backend}: exit status {done.returncode})")
-    print_backends_table(seen)
-    return seen
 
 
 def print_backends_table(seen):
