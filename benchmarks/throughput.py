@@ -344,6 +344,8 @@ def main(argv=None):
         seen = run_each_backend(__file__, sys.argv[1:] if argv is None else argv, args.json)
         print_backends_table(seen, args.quick)
         return seen
+    if BACKEND not in RUNS:
+        p.error(f"runs on the {', '.join(BACKENDS)} backends; KERAS_BACKEND is {BACKEND!r}")
     quick = args.quick
     n_cnn = 256 if quick else 8192
     epochs = 2 if quick else 4
