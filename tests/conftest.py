@@ -18,6 +18,14 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
+# pytest-xdist's workers share the cores: each gets its share of OpenMP threads (torch's
+# CPU kernels; child processes inherit it). With a pool as wide as the machine in each of
+# two workers, torch's OpenMP threads wait on each other: a tiny CNN's epoch on torch
+# took 116-180 ms, 16 ms with one thread per worker (2 cores, 2 workers).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 One child process per backend (``tests/backends_worker.py``) hides TensorFlow
 from the import system, imports tfzoo, trains and predicts with every builder
-but Mask R-CNN, loads the ``.keras`` files this (TensorFlow) process saved and
+(Mask R-CNN included), loads the ``.keras`` files this (TensorFlow) process saved and
 saves its own, runs the seed layers through ``run_layer_test`` and calls the
 TensorFlow-only features. This process checks what they saw, and loads their
 files on TensorFlow. The two children run at the same time.
@@ -36,6 +36,9 @@ def runs(tmp_path_factory):
         if name == "char_rnn":
             sampler = worker.sampler_results(model)
     np.savez(workdir / "tensorflow_outputs.npz", **reference)
+    mask_rcnn = worker.build_mask_rcnn()
+    mask_rcnn.save(workdir / "tensorflow_mask_rcnn.keras")
+    np.savez(workdir / "tensorflow_mask_rcnn_outputs.npz", **worker.mask_rcnn_outputs(mask_rcnn))
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "PYTHONPATH")}
     env.update(PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
     children = {
@@ -78,7 +81,7 @@ def test_import_tfzoo_without_tensorflow(runs, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_builder_trains_and_predicts(runs, backend):
     seen = runs["results"][backend]
-    assert sorted(seen["losses"]) == sorted(worker.SPECS)
+    assert sorted(seen["losses"]) == sorted([*worker.SPECS, "mask_rcnn"])
     for name, losses in seen["losses"].items():
         assert np.all(np.isfinite(losses)), (name, losses)
         assert losses[-1] < 0.95 * losses[0], f"{backend} {name}: loss did not fall: {losses}"
@@ -94,6 +97,22 @@ def test_keras_files_saved_on_tensorflow_load_with_the_same_outputs(runs, backen
     for name, diff in diffs.items():
         scale = float(np.max(np.abs(reference[name])))
         assert diff != "shape" and diff <= TOL * max(1.0, scale), f"{backend} {name}: {diff}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mask_rcnn_keras_files_load_across_backends(runs, backend):
+    workdir = runs["workdir"]
+    # Saved on TensorFlow, loaded there: the same detections, masks and scores.
+    diffs = runs["results"][backend]["mask_rcnn_tf_file_diffs"]
+    assert sorted(diffs) == sorted(f"mask_rcnn_{key}" for key in worker.MASK_RCNN_KEYS)
+    for key, diff in diffs.items():
+        assert diff != "shape" and diff <= TOL, f"{backend} {key}: {diff}"
+    # Saved there (after training), loaded here.
+    expected = np.load(workdir / f"{backend}_mask_rcnn_outputs.npz")
+    got = worker.mask_rcnn_outputs(keras.saving.load_model(workdir / f"{backend}_mask_rcnn.keras"))
+    for key in expected.files:
+        np.testing.assert_allclose(got[key], expected[key], atol=TOL, rtol=TOL, err_msg=key)
+    assert expected["mask_rcnn_num_detections"].sum() > 0  # detections to compare, not padding
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
