@@ -15,7 +15,15 @@
 
 It logs what it chose and why (logger ``tfzoo.distribute``, level INFO).
 
-``tf.distribute`` is TensorFlow's: on Keras's JAX and PyTorch backends
+``tf.distribute`` is TensorFlow's. On Keras's JAX backend the names resolve
+to ``keras.distribution`` instead (:func:`get_distribution`): ``"auto"`` and
+``"mirrored"`` to ``DataParallel`` over all local devices when JAX sees
+several (``jax.devices()``: GPUs, TPU cores, or host CPUs split with
+``XLA_FLAGS=--xla_force_host_platform_device_count=N``), ``"tpu"`` to
+``DataParallel`` over the TPU devices, and :func:`get_strategy` wraps the
+distribution in a :class:`KerasDistributionStrategy`; with one device it is
+the one-device :class:`DefaultStrategy`. ``"multiworker"`` is not
+implemented on JAX yet and ``"ps"`` is TensorFlow-only. On PyTorch
 ``"auto"`` and ``"default"`` give :class:`DefaultStrategy` (one device, the
 backend's default: ``with strategy.scope()`` and ``num_replicas_in_sync``
 work as with TensorFlow's default strategy) and the other names raise
@@ -68,6 +76,73 @@ class DefaultStrategy:
         return f"DefaultStrategy(backend={self.backend!r})"
 
 
+class KerasDistributionStrategy:
+    """A ``keras.distribution.Distribution`` behind the strategy interface (JAX backend).
+
+    What :func:`get_strategy` returns on Keras's JAX backend for a name that
+    resolves to a distribution over several devices (see
+    :func:`get_distribution`), or for a ``keras.distribution.Distribution``
+    passed in. ``scope()`` enters the distribution's scope: variables created
+    in it are laid out over its device mesh (replicated under
+    ``DataParallel``), and ``model.fit`` run in it shards every batch over the
+    mesh's batch axis (Keras's JAX trainer reads the distribution active when
+    ``fit`` runs). Training is SPMD: the loss and its gradients are those of
+    the whole global batch, so nothing is rescaled per replica.
+    ``num_replicas_in_sync`` is the number of devices on the batch axis; a
+    global batch must split evenly over them, which the estimators ensure
+    by padding (see :class:`tfzoo.estimators._runtime.ArrayBatches`).
+
+    Args:
+        distribution: a ``keras.distribution.Distribution``.
+
+    Attributes:
+        distribution: the wrapped distribution.
+        backend: Keras's backend (``"jax"``).
+    """
+
+    def __init__(self, distribution):
+        self.distribution = distribution
+        self.backend = keras_backend()
+
+    @property
+    def num_replicas_in_sync(self):
+        """Devices on the distribution's batch axis (the global batch is split over them)."""
+        mesh = self.distribution.device_mesh
+        sizes = dict(zip(mesh.axis_names, mesh.shape))
+        return int(sizes[self.distribution.batch_dim_name])
+
+    @property
+    def devices(self):
+        """The mesh's devices, as Keras names them (``"cpu:0"``, ``"tpu:3"``...)."""
+        return [str(d) for d in self.distribution.device_mesh.devices.flatten()]
+
+    @contextlib.contextmanager
+    def scope(self):
+        """The distribution's scope (re-entrant; the previous distribution comes back after)."""
+        with self.distribution.scope():
+            yield self
+
+    def run(self, fn, args=(), kwargs=None):
+        """``fn(*args, **kwargs)`` inside :meth:`scope` (SPMD: one call for all devices)."""
+        with self.scope():
+            return fn(*args, **(kwargs or {}))
+
+    def __deepcopy__(self, memo):
+        # one per distribution and process, like tf.distribute strategies (clone() copies params)
+        return self
+
+    def __repr__(self):
+        return (
+            f"KerasDistributionStrategy({type(self.distribution).__name__}, "
+            f"{self.num_replicas_in_sync} replicas: {', '.join(self.devices)})"
+        )
+
+
+def is_keras_distribution(strategy):
+    """Whether ``strategy`` is a :class:`KerasDistributionStrategy` (SPMD over a device mesh)."""
+    return isinstance(strategy, KerasDistributionStrategy)
+
+
 _DEFAULT = {}
 
 
@@ -82,6 +157,8 @@ def strategy_types():
     """The strategy classes :func:`get_strategy` passes through on this backend."""
     if is_tensorflow_backend():
         return (tf.distribute.Strategy,)
+    if keras_backend() == "jax":
+        return (DefaultStrategy, KerasDistributionStrategy)
     return (DefaultStrategy,)
 
 
@@ -126,8 +203,11 @@ def tf_config_workers(environ=None):
 def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/dev/accel*"):
     """Which strategy ``spec`` means here, without creating it: ``(name, reason)``.
 
-    Off the TensorFlow backend ``"auto"`` means ``"default"`` (one device);
-    another name is returned as asked (:func:`get_strategy` refuses it there).
+    On Keras's JAX backend ``"auto"`` means ``"mirrored"`` (``DataParallel``)
+    when ``jax.devices()`` lists several devices (``"tpu"`` when they are TPU
+    cores), else ``"default"``; on PyTorch it means ``"default"`` (one
+    device). Another name is returned as asked (:func:`get_strategy` refuses
+    the ones a backend does not have).
     """
     if spec is None:
         spec = "auto"
@@ -137,6 +217,8 @@ def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/
         )
     if spec != "auto":
         return spec, f"asked for {spec!r}"
+    if keras_backend() == "jax":
+        return _resolve_jax_auto()
     if not is_tensorflow_backend():
         return "default", (
             f"Keras runs on {keras_backend()!r}: one device, the backend's default "
@@ -160,6 +242,126 @@ def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/
     return "default", f"{why}; {gpus} GPU(s); {workers or 'no'} TF_CONFIG workers"
 
 
+def _resolve_jax_auto():
+    import jax
+
+    devices = jax.devices()
+    platform = devices[0].platform
+    if len(devices) > 1:
+        name = "tpu" if platform == "tpu" else "mirrored"
+        return name, f"Keras runs on 'jax', which sees {len(devices)} {platform} devices"
+    return "default", f"Keras runs on 'jax', which sees one {platform} device"
+
+
+def get_distribution(spec="auto"):
+    """The ``keras.distribution.Distribution`` that ``spec`` means on Keras's JAX backend.
+
+    The strategy names keep their meaning on JAX, resolved to
+    ``keras.distribution`` (what Keras's maintainers recommend for
+    multi-device training there) instead of ``tf.distribute``:
+
+    - ``"auto"``: ``"mirrored"`` when ``jax.devices()`` lists several devices
+      (``"tpu"`` when they are TPU cores), else ``"default"``;
+    - ``"mirrored"``: ``keras.distribution.DataParallel`` over all local
+      devices (``jax.devices()``); ``None`` when there is only one;
+    - ``"default"``: ``None``, Keras's one-device default (no distribution);
+    - ``"tpu"``: ``DataParallel`` over the TPU devices (``jax.devices("tpu")``);
+    - ``"multiworker"``: not implemented on JAX yet (``NotImplementedError``);
+    - ``"ps"``: TensorFlow-only (:class:`TensorFlowBackendRequired`).
+
+    A ``keras.distribution.Distribution`` is returned as is, a
+    :class:`KerasDistributionStrategy` gives its distribution and a
+    :class:`DefaultStrategy` ``None``. The distribution for a set of devices is
+    created once per process and reused. It logs what it chose and why
+    (logger ``tfzoo.distribute``, level INFO). :func:`get_strategy` wraps the
+    result for ``with strategy.scope():`` code.
+
+    Raises:
+        ValueError: for an unknown name.
+        RuntimeError: off Keras's JAX backend (on TensorFlow use
+            :func:`get_strategy`; ``keras.distribution`` on PyTorch is not
+            supported by tfzoo), or ``"tpu"`` where JAX sees no TPU.
+        NotImplementedError: ``"multiworker"``.
+        TensorFlowBackendRequired: ``"ps"``.
+    """
+    name = keras_backend()
+    if name != "jax":
+        hint = (
+            "use tfzoo.distribute.get_strategy there (tf.distribute)"
+            if name == "tensorflow"
+            else "tfzoo does not support keras.distribution on this backend"
+        )
+        raise RuntimeError(
+            "tfzoo.distribute.get_distribution needs Keras's JAX backend (KERAS_BACKEND=jax "
+            f"before keras is imported), but this process runs Keras on the {name!r} "
+            f"backend: {hint}."
+        )
+    if _is_distribution(spec):
+        return spec
+    if isinstance(spec, KerasDistributionStrategy):
+        return spec.distribution
+    if isinstance(spec, DefaultStrategy):
+        return None
+    name, reason = resolve_strategy_spec(spec)
+    if name == "ps":
+        require_tensorflow_backend(
+            f"strategy={spec!r} (tf.distribute's ParameterServerStrategy; use "
+            "'auto' or 'mirrored' on JAX)"
+        )
+    if name == "multiworker":
+        raise NotImplementedError(
+            f"strategy={spec!r} on Keras's JAX backend (keras.distribution.initialize() "
+            "and DataParallel over every process's devices) is not implemented in tfzoo "
+            "yet; use 'auto' or 'mirrored' for the devices of this process, or the "
+            "TensorFlow backend's MultiWorkerMirroredStrategy."
+        )
+    import jax
+
+    if name == "tpu":
+        try:
+            devices = jax.devices("tpu")
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"strategy={spec!r} but JAX sees no TPU ({exc}). On Colab choose a TPU "
+                "runtime; on a TPU VM install jax[tpu]."
+            ) from None
+    elif name == "mirrored":
+        devices = jax.devices()
+    else:
+        devices = []
+    if len(devices) < 2 and name != "tpu":
+        logger.info("strategy=%r -> default (%s; one device, no distribution)", spec, reason)
+        return None
+    logger.info(
+        "strategy=%r -> keras.distribution.DataParallel over %d %s devices (%s)",
+        spec,
+        len(devices),
+        devices[0].platform,
+        reason,
+    )
+    return _data_parallel(tuple(devices))
+
+
+def _is_distribution(obj):
+    """Whether ``obj`` is a ``keras.distribution`` distribution (``DataParallel``...)."""
+    import keras
+
+    # Keras exports the subclasses, not their base class
+    return isinstance(obj, keras.distribution.DataParallel.__mro__[1])
+
+
+@functools.cache
+def _data_parallel(devices):
+    import keras
+
+    return keras.distribution.DataParallel(devices=list(devices))
+
+
+@functools.cache
+def _distribution_strategy(distribution):
+    return KerasDistributionStrategy(distribution)
+
+
 def get_strategy(spec="auto"):
     """Return a ``tf.distribute.Strategy`` for ``spec`` (a :class:`DefaultStrategy` off TensorFlow).
 
@@ -180,7 +382,11 @@ def get_strategy(spec="auto"):
     multi-worker strategy per process, and two ``MirroredStrategy`` objects
     over the same devices collide in its collective ops.
 
-    On Keras's JAX and PyTorch backends ``"auto"`` and ``"default"`` (and a
+    On Keras's JAX backend the names resolve through :func:`get_distribution`:
+    a ``keras.distribution`` distribution over several devices comes wrapped in
+    a :class:`KerasDistributionStrategy` (one per distribution), one device
+    gives the one :class:`DefaultStrategy`; a ``keras.distribution.Distribution``
+    passed in is wrapped too. On PyTorch ``"auto"`` and ``"default"`` (and a
     :class:`DefaultStrategy`) give the one :class:`DefaultStrategy`; the
     other names and ``tf.distribute`` strategies need the TensorFlow backend.
 
@@ -189,6 +395,7 @@ def get_strategy(spec="auto"):
         RuntimeError: ``"tpu"`` where no TPU can be reached (at once, no waiting).
         TensorFlowBackendRequired: a TensorFlow-only strategy off the TensorFlow
             backend.
+        NotImplementedError: ``"multiworker"`` on JAX.
     """
     if not is_tensorflow_backend():
         return _non_tensorflow_strategy(spec)
@@ -230,10 +437,16 @@ def get_strategy(spec="auto"):
 
 
 def _non_tensorflow_strategy(spec):
-    if isinstance(spec, DefaultStrategy):
+    if isinstance(spec, (DefaultStrategy, KerasDistributionStrategy)):
         return spec
     if spec is None:
         spec = "auto"
+    if keras_backend() == "jax":
+        if _is_distribution(spec) or (isinstance(spec, str) and spec in STRATEGY_NAMES):
+            distribution = get_distribution(spec)
+            if distribution is None:
+                return _default_strategy()
+            return _distribution_strategy(distribution)
     if isinstance(spec, str) and spec in STRATEGY_NAMES:
         name, reason = resolve_strategy_spec(spec)
         if name == "default":

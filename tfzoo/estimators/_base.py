@@ -23,6 +23,7 @@ import contextlib
 import inspect
 import os
 import random
+import weakref
 from numbers import Integral, Real
 
 import keras
@@ -40,7 +41,13 @@ from sklearn.utils.validation import (
 from tfzoo._backend import tensorflow as tf
 from tfzoo._validation import make_optimizer
 from tfzoo.distribute import get_strategy, keras_fixes
-from tfzoo.distribute.strategy import STRATEGY_NAMES, is_parameter_server, strategy_types
+from tfzoo.distribute.strategy import (
+    STRATEGY_NAMES,
+    DefaultStrategy,
+    is_keras_distribution,
+    is_parameter_server,
+    strategy_types,
+)
 from tfzoo.estimators import _runtime
 from tfzoo.estimators._seeding import as_seed, seeded
 from tfzoo.estimators._tensorboard import TensorBoard
@@ -204,7 +211,8 @@ class BaseKerasEstimator(BaseEstimator):
                     model = self._build_keras_model(self.n_features_in_, meta["n_outputs"], meta)
                     self._check_model_outputs(model)
                     loss = self._loss_for(model)
-                    if strategy.num_replicas_in_sync > 1:
+                    # (keras.distribution on JAX is SPMD: its loss is the global batch's already)
+                    if strategy.num_replicas_in_sync > 1 and not is_keras_distribution(strategy):
                         loss = GlobalBatchLoss(loss)
                     model.compile(
                         optimizer=self._make_optimizer(),
@@ -215,6 +223,8 @@ class BaseKerasEstimator(BaseEstimator):
                         ),
                     )
                     build_optimizer(model)
+                if _runtime.backend() != "tensorflow":
+                    _MODEL_STRATEGY[model] = strategy
                 self.model_ = model
                 self.history_ = {}
                 self.n_iter_ = 0
@@ -276,10 +286,15 @@ class BaseKerasEstimator(BaseEstimator):
             else:
                 validation_data = (X_val, y_val)
         batch_size = self.batch_size if self.batch_size is not None else min(200, X.shape[0])
-        # Under several replicas every replica's loss is a share of the global
-        # batch's mean (see GlobalBatchLoss), so a batch that does not split
-        # evenly trains exactly as on one device: the user's batch is kept.
-        global_mean = _model_strategy(self.model_).num_replicas_in_sync > 1
+        strategy = _model_strategy(self.model_)
+        # Under several tf.distribute replicas every replica's loss is a share of
+        # the global batch's mean (see GlobalBatchLoss), so a batch that does not
+        # split evenly trains exactly as on one device: the user's batch is kept.
+        # keras.distribution (JAX) needs batches that split evenly over its devices:
+        # a batch that does not is padded (see _runtime.ArrayBatches).
+        spmd = is_keras_distribution(strategy)
+        global_mean = strategy.num_replicas_in_sync > 1 and not spmd
+        pad = dict(pad_to=strategy.num_replicas_in_sync, loss=self.model_.loss) if spmd else {}
         train = make_dataset(
             X,
             y,
@@ -289,6 +304,7 @@ class BaseKerasEstimator(BaseEstimator):
             seed=seed,
             global_mean=global_mean,
             sample_shape=sample_shape,
+            **pad,
         )
         if validation_data is not None:
             validation_data = make_dataset(
@@ -296,15 +312,20 @@ class BaseKerasEstimator(BaseEstimator):
                 batch_size,
                 global_mean=global_mean,
                 sample_shape=sample_shape,
+                **pad,
             )
-        history = self.model_.fit(
-            train,
-            epochs=epochs,
-            validation_data=validation_data,
-            callbacks=self._make_callbacks(validation_data is not None),
-            shuffle=False,  # the dataset shuffles itself, with the fit's seed
-            verbose=self.verbose,
-        )
+        # Keras's JAX trainer shards each batch by the distribution active when
+        # fit runs: fit inside the model's scope (on TensorFlow the model has its own).
+        scope = strategy.scope() if spmd else contextlib.nullcontext()
+        with scope:
+            history = self.model_.fit(
+                train,
+                epochs=epochs,
+                validation_data=validation_data,
+                callbacks=self._make_callbacks(validation_data is not None),
+                shuffle=False,  # the dataset shuffles itself, with the fit's seed
+                verbose=self.verbose,
+            )
         check_finite_weights(self.model_)
         return history.history
 
@@ -543,17 +564,23 @@ def _copy_with_dtype(model, dtype):
     return copy_
 
 
+#: Off TensorFlow, the strategy each estimator's model was built under (Keras
+#: models there do not keep one); a model loaded or unpickled has none: the default.
+_MODEL_STRATEGY = weakref.WeakKeyDictionary()
+
+
 def _model_strategy(model):
-    """The strategy ``model`` was built under (the default one off TensorFlow)."""
+    """The strategy ``model`` was built under (off TensorFlow: as recorded in ``fit``)."""
     if _runtime.backend() != "tensorflow":
-        return get_strategy("default")
+        strategy = _MODEL_STRATEGY.get(model)
+        return strategy if strategy is not None else get_strategy("default")
     return model.distribute_strategy
 
 
 def _built_without_strategy(model):
-    """Whether ``model`` was built outside any ``tf.distribute`` strategy (always off TF)."""
+    """Whether ``model`` was built outside any strategy (off TensorFlow: under the default one)."""
     if _runtime.backend() != "tensorflow":
-        return True
+        return isinstance(_model_strategy(model), DefaultStrategy)
     return model.distribute_strategy is tf.distribute.get_strategy()
 
 
@@ -580,6 +607,8 @@ def make_dataset(
     seed=None,
     global_mean=False,
     sample_shape=None,
+    pad_to=1,
+    loss=None,
 ):
     """One ``tf.data`` pipeline for the whole fit (off TensorFlow an ``ArrayBatches``).
 
@@ -589,6 +618,9 @@ def make_dataset(
 
     With ``global_mean`` every batch carries weights ``w / b`` (``b`` its
     global size, ``w`` the sample weights or 1) for a :class:`GlobalBatchLoss`.
+    ``pad_to`` > 1 (a ``keras.distribution`` over that many devices, JAX only)
+    pads each batch that does not split evenly, for the compiled ``loss``
+    (:class:`tfzoo.estimators._runtime.ArrayBatches`).
 
     A ``scipy.sparse`` ``X`` becomes a ``tf.SparseTensor`` sliced into rows;
     each batch is densified (and reshaped to ``sample_shape``) as it is made,
@@ -598,7 +630,16 @@ def make_dataset(
     """
     if _runtime.backend() != "tensorflow":
         return _runtime.ArrayBatches(
-            X, y, sample_weight, batch_size, shuffle, seed, global_mean, sample_shape
+            X,
+            y,
+            sample_weight,
+            batch_size,
+            shuffle,
+            seed,
+            global_mean,
+            sample_shape,
+            pad_to=pad_to,
+            rescale=pad_to > 1 and not _runtime.sums_over_rows(loss),
         )
     n_rows = X.shape[0]
     if sparse.issparse(X):

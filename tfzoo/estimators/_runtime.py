@@ -9,7 +9,9 @@ other backends, where:
   that reshuffles the rows each epoch from the fit's seed (``(seed, epoch)``
   draws the order, so a fit is reproducible and leaves NumPy's global state
   alone), densifies ``scipy.sparse`` rows a batch at a time, and can carry the
-  ``w / b`` weights of :class:`~tfzoo.estimators._base.GlobalBatchLoss`;
+  ``w / b`` weights of :class:`~tfzoo.estimators._base.GlobalBatchLoss`,
+  and pads the batches that do not split evenly over a ``keras.distribution``'s
+  devices (JAX);
 - prediction on JAX is one ``jax.jit``-compiled function of the weights'
   values and the input (compiled once per input shape; a one-row call costs
   tens of microseconds), run with 64-bit types enabled for the float64
@@ -65,6 +67,21 @@ class ArrayBatches(keras.utils.PyDataset):
         shuffle: a new order every epoch, drawn from ``(seed, epoch)``.
         seed: int or None (None: a fresh order from the OS's entropy).
         global_mean: weights become ``w / b`` for a global batch of ``b`` rows.
+        pad_to: rows per batch must be a multiple of this (the devices of a
+            ``keras.distribution.DataParallel``, which splits every batch evenly
+            over them). A batch of ``b`` rows that is not is padded to the next
+            multiple ``B`` with copies of its first rows, weighted 0; with
+            ``rescale`` the real rows' weights are multiplied by ``B / b``, so a
+            loss that Keras averages over the batch's rows (its default
+            ``"sum_over_batch_size"``) is that of the ``b`` rows, and the
+            gradients those of the unpadded batch on one device. Every batch then
+            carries weights (1 where none were given), so that all have the same
+            structure. Layers that mix rows see the padding: ``Dropout`` draws
+            its mask for ``B`` rows (the same distribution, other draws than on
+            one device) and ``BatchNormalization``'s batch statistics count the
+            copied rows twice. Keras weights each batch's loss in the epoch's
+            reported mean by its padded size.
+        rescale: see ``pad_to`` (False for a loss summed over rows).
     """
 
     def __init__(
@@ -77,6 +94,8 @@ class ArrayBatches(keras.utils.PyDataset):
         seed=None,
         global_mean=False,
         sample_shape=None,
+        pad_to=1,
+        rescale=True,
     ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.x, self.y = x, y
@@ -87,6 +106,13 @@ class ArrayBatches(keras.utils.PyDataset):
         self.global_mean = global_mean
         self.sample_shape = sample_shape
         self.n = x.shape[0]
+        self.pad_to = int(pad_to)
+        self.rescale = rescale
+        # whether some batch needs padding: then every batch carries weights
+        last = self.n % self.batch_size
+        self.pads = self.pad_to > 1 and bool(
+            (self.n >= self.batch_size and self.batch_size % self.pad_to) or last % self.pad_to
+        )
         self.epoch = 0
         self.order = self._draw_order()
 
@@ -119,11 +145,43 @@ class ArrayBatches(keras.utils.PyDataset):
         if self.global_mean:
             b = np.float32(xb.shape[0])
             wb = (np.ones(xb.shape[0], np.float32) if wb is None else wb) / b
+        if self.pads:
+            xb, yb, wb = pad_batch(xb, yb, wb, self.pad_to, self.rescale)
         return (xb, yb) if wb is None else (xb, yb, wb)
 
     def on_epoch_end(self):
         self.epoch += 1
         self.order = self._draw_order()
+
+
+def pad_batch(x, y, w, multiple, rescale=True):
+    """``(x, y, w)`` padded to a multiple of ``multiple`` rows (see :class:`ArrayBatches`).
+
+    The padding rows copy the batch's first rows (cyclically) and weigh 0;
+    with ``rescale`` the real rows' weights are multiplied by ``B / b``. A batch
+    that splits evenly keeps its rows, with weights of 1 when ``w`` is None.
+    """
+    b = x.shape[0]
+    w = np.ones(b, np.float32) if w is None else np.asarray(w, np.float32)
+    padded = -(-b // multiple) * multiple
+    if padded == b:
+        return x, y, w
+    extra = np.arange(padded - b) % b
+    x = np.concatenate([x, x[extra]])
+    y = np.concatenate([y, y[extra]])
+    if rescale:
+        w = w * np.float32(padded / b)
+    w = np.concatenate([w, np.zeros(padded - b, np.float32)])
+    return x, y, w
+
+
+def sums_over_rows(loss):
+    """Whether a compiled ``loss`` sums its rows (``reduction="sum"``) instead of averaging."""
+    if isinstance(loss, dict):
+        loss = list(loss.values())
+    if isinstance(loss, (list, tuple)):
+        return any(sums_over_rows(each) for each in loss)
+    return getattr(loss, "reduction", None) == "sum"
 
 
 def make_predict_function(target, variables, dtype):

@@ -85,9 +85,14 @@ def fit_normal_equations(model, x, y=None, l2=0.0, strategy=None):
         strategy: a ``tf.distribute.Strategy`` (or a name for
             :func:`tfzoo.distribute.get_strategy`): each replica and worker sums
             its own shard of ``x`` (a dataset of global batches, or arrays,
-            batched here), the sums are all-reduced, one solve follows. Off the
-            TensorFlow backend only the one-device strategy exists
-            (``"auto"``, ``"default"``): the sums are then computed here.
+            batched here), the sums are all-reduced, one solve follows. On
+            Keras's JAX backend a name that resolves to a ``keras.distribution``
+            over several devices (``"auto"`` with several devices, see
+            :func:`tfzoo.distribute.get_distribution`) shards the rows over its
+            devices instead (``x`` arrays, or a re-iterable of ``(x, y)``
+            batches): each sums its shard, the sums are all-reduced (``psum``),
+            one solve follows. With the one-device strategy (``"default"``,
+            PyTorch's ``"auto"``) the sums are computed here.
 
     Returns:
         A :class:`NormalEquationsSolution` (float64 ``coef``, ``intercept``,
@@ -100,8 +105,13 @@ def fit_normal_equations(model, x, y=None, l2=0.0, strategy=None):
         raise ValueError("the Linear layer is not built yet: call the model once")
     if strategy is not None:
         from tfzoo.distribute import DefaultStrategy, get_strategy
+        from tfzoo.distribute.strategy import is_keras_distribution
 
         strategy = get_strategy(strategy)
+        if is_keras_distribution(strategy):
+            from tfzoo.distribute.normal_equations import fit_normal_equations_sharded
+
+            return fit_normal_equations_sharded(model, x, y, strategy.distribution, l2=l2)
     if strategy is not None and not isinstance(strategy, DefaultStrategy):
         import tensorflow as tf
 
