@@ -96,10 +96,12 @@ EXPECTED = {
     "tfzoo.distribute": [
         "BackupAndRestore",
         "DefaultStrategy",
+        "KerasDistributionStrategy",
         "StagedModel",
         "TensorFlowBackendRequired",
         "fit",
         "fit_ps",
+        "get_distribution",
         "get_strategy",
         "install_keras_fixes",
         "logical_devices",

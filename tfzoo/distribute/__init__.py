@@ -1,10 +1,15 @@
 """Distribution strategies, Keras fixes for distributed fit, and device placement.
 
-``tf.distribute`` is TensorFlow's. On Keras's JAX and PyTorch backends
-``get_strategy("auto"|"default")`` gives a one-device :class:`DefaultStrategy`,
-``fit`` and ``BackupAndRestore`` work, and the TensorFlow-only features
-(the other strategies, ``fit_ps``, ``ps_strategy``, ``serve``,
-``StagedModel``, ``logical_devices``) raise :class:`TensorFlowBackendRequired`.
+``tf.distribute`` is TensorFlow's. On Keras's JAX backend the strategy names
+resolve to ``keras.distribution`` (:func:`get_distribution`): ``"auto"`` and
+``"mirrored"`` to ``DataParallel`` over all local devices when JAX sees
+several, which :func:`get_strategy` wraps in a
+:class:`KerasDistributionStrategy` (one device: :class:`DefaultStrategy`).
+On PyTorch ``get_strategy("auto"|"default")`` gives a one-device
+:class:`DefaultStrategy`. On both, ``fit`` and ``BackupAndRestore`` work,
+and the TensorFlow-only features (``"ps"``, the other strategies on PyTorch,
+``fit_ps``, ``ps_strategy``, ``serve``, ``StagedModel``,
+``logical_devices``) raise :class:`TensorFlowBackendRequired`.
 """
 
 from tfzoo._backend import TensorFlowBackendRequired
@@ -13,6 +18,8 @@ from tfzoo.distribute.parameter_server import fit_ps, ps_strategy, serve
 from tfzoo.distribute.placement import StagedModel, logical_devices
 from tfzoo.distribute.strategy import (
     DefaultStrategy,
+    KerasDistributionStrategy,
+    get_distribution,
     get_strategy,
     install_keras_fixes,
     resolve_strategy_spec,
@@ -24,10 +31,12 @@ from tfzoo.distribute.training import fit
 __all__ = [
     "BackupAndRestore",
     "DefaultStrategy",
+    "KerasDistributionStrategy",
     "StagedModel",
     "TensorFlowBackendRequired",
     "fit",
     "fit_ps",
+    "get_distribution",
     "get_strategy",
     "install_keras_fixes",
     "logical_devices",
