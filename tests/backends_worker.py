@@ -255,7 +255,34 @@ def _tf_only_errors(backend):
             compile_kwargs={"optimizer": "sgd", "loss": "mse"},
         ),
     }
+    if backend == "jax":
+        # keras.distribution names there (see _strategy_names)
+        for name in (
+            "get_strategy('multiworker')",
+            "get_strategy('mirrored')",
+            "get_strategy('tpu')",
+            "fit(strategy='mirrored')",
+        ):
+            del checks[name]
     return {name: _error(fn) for name, fn in checks.items()}
+
+
+def _strategy_names(backend):
+    """The strategy names that are not TensorFlow-only on this backend, on one device.
+
+    On JAX they resolve to ``keras.distribution`` (``tests/distribute/test_jax_distribution.py``
+    runs them over 4 host devices); on torch ``get_distribution`` says what it needs.
+    """
+    import tfzoo.distribute as td
+
+    if backend != "jax":
+        return {"get_distribution('auto')": _error(lambda: td.get_distribution("auto"))}
+    return {
+        "get_strategy('mirrored')": repr(td.get_strategy("mirrored")),
+        "get_distribution('auto')": repr(td.get_distribution("auto")),
+        "get_strategy('tpu')": _error(lambda: td.get_strategy("tpu")),
+        "get_strategy('multiworker')": _error(lambda: td.get_strategy("multiworker")),
+    }
 
 
 def _layer_tests():
@@ -377,6 +404,7 @@ def main(workdir):
     results["seconds"]["layer_tests"] = time.perf_counter() - clock
     clock = time.perf_counter()
     results["tf_only"] = _tf_only_errors(backend)
+    results["strategy_names"] = _strategy_names(backend)
     results["seconds"]["tf_only"] = time.perf_counter() - clock
     results["tensorflow_at_end"] = "tensorflow" in sys.modules
     with open(os.path.join(workdir, f"{backend}.json"), "w") as f:

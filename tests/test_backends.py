@@ -163,6 +163,24 @@ def test_single_device_strategy(runs, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_strategy_names_off_tensorflow(runs, backend):
+    seen = runs["results"][backend]["strategy_names"]
+    if backend == "torch":
+        kind, message = seen["get_distribution('auto')"]
+        assert kind == "RuntimeError" and "needs Keras's JAX backend" in message, message
+        assert "runs Keras on the 'torch' backend" in message, message
+        return
+    # On JAX the names resolve to keras.distribution: one CPU device here, so the
+    # one-device default (tests/distribute/test_jax_distribution.py runs 4 devices).
+    assert seen["get_strategy('mirrored')"] == "DefaultStrategy(backend='jax')"
+    assert seen["get_distribution('auto')"] == "None"
+    kind, message = seen["get_strategy('tpu')"]
+    assert kind == "RuntimeError" and "JAX sees no TPU" in message, message
+    kind, message = seen["get_strategy('multiworker')"]
+    assert kind == "NotImplementedError" and "not implemented in tfzoo yet" in message, message
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_layers_pass_the_layer_test(runs, backend):
     failures = {k: v for k, v in runs["results"][backend]["layer_tests"].items() if v}
     assert not failures

@@ -51,10 +51,10 @@ def main(out_dir):
     import keras
 
     import tfzoo.distribute as td
-    from tfzoo import PerceptronClassifier
+    from tfzoo import LinearRegressor, PerceptronClassifier
     from tfzoo.distribute import normal_equations
     from tfzoo.estimators import CNNClassifier
-    from tfzoo.models import build_linear_regression, fit_normal_equations
+    from tfzoo.models import build_linear_regression, build_perceptron, fit_normal_equations
 
     messages = []
 
@@ -172,6 +172,25 @@ def main(out_dir):
         for strategy_name in ("auto", "default"):
             fit(cls, name, strategy_name, batch_size, weighted, **params)
 
+    # tfzoo.distribute.fit: a builder's model under "auto", batches that split evenly
+    seen = SeenDistribution()
+    x, y, _ = data("perceptron")
+    model, _ = td.fit(
+        lambda: build_perceptron(5, hidden_units=4),
+        x,
+        y.astype(np.float32),
+        strategy="auto",
+        compile_kwargs={"optimizer": "adam", "loss": "binary_crossentropy"},
+        epochs=1,
+        batch_size=32,
+        callbacks=[seen],
+        verbose=0,
+    )
+    results["distribute_fit"] = {
+        "seen_in_fit": seen.seen,
+        "kernel_devices": len(model.weights[0].value.sharding.device_set),
+    }
+
     # ---------------------------------------------------- normal equations
     used = []
     sharded = normal_equations.sharded_normal_equation_stats
@@ -201,6 +220,12 @@ def main(out_dir):
         arrays["normal_batches_coef"] = from_batches.coef
         arrays["normal_batches_intercept"] = from_batches.intercept
         arrays["normal_model_predict"] = model_predict
+        # the closed-form estimator, its float64 model built in the distribution's scope
+        regressor = LinearRegressor(strategy="auto").fit(x, y)
+        arrays["normal_estimator_predict"] = regressor.predict(x)
+        results["normal_equations"]["estimator_kernel_devices"] = len(
+            regressor.model_.weights[0].value.sharding.device_set
+        )
     finally:
         normal_equations.sharded_normal_equation_stats = sharded
 

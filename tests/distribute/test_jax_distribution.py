@@ -138,6 +138,13 @@ def test_estimator_trains_under_data_parallel_as_on_one_device(child, case):
         np.testing.assert_allclose(auto["loss_curve"], default["loss_curve"], rtol=TOL)
 
 
+def test_distribute_fit_trains_under_data_parallel(child):
+    assert child[0]["distribute_fit"] == {
+        "seen_in_fit": [["DataParallel", worker.DEVICES]],
+        "kernel_devices": worker.DEVICES,
+    }
+
+
 def test_normal_equations_over_four_devices_equal_scikit_learn(child):
     seen, arrays = child
     x, y, _ = worker.data("normal")
@@ -153,6 +160,10 @@ def test_normal_equations_over_four_devices_equal_scikit_learn(child):
         )
     np.testing.assert_allclose(
         arrays["normal_model_predict"][:, 0], reference.predict(x), rtol=1e-6, atol=1e-6
+    )
+    assert ne["estimator_kernel_devices"] == worker.DEVICES
+    np.testing.assert_allclose(
+        arrays["normal_estimator_predict"], reference.predict(x), rtol=1e-6, atol=1e-6
     )
     kind, message = ne["one_shot_iterator"]
     assert kind == "ValueError" and "must be re-iterable" in message

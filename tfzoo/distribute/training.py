@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 
 from tfzoo.distribute import keras_fixes
-from tfzoo.distribute.strategy import get_strategy, is_parameter_server
+from tfzoo.distribute.strategy import get_strategy, is_keras_distribution, is_parameter_server
 
 
 def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **fit_kwargs):
@@ -24,7 +26,12 @@ def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **
             ``steps_per_execution`` is 1 under ``MultiWorkerMirroredStrategy``
             (:func:`tfzoo.distribute.keras_fixes.steps_per_execution`).
         **fit_kwargs: arguments of ``model.fit``. ``batch_size`` is the global
-            batch; it need not split evenly over the replicas.
+            batch; under ``tf.distribute`` it need not split evenly over the
+            replicas. Under a ``keras.distribution`` (JAX: ``"auto"`` with
+            several devices) ``fit`` runs inside its scope, which shards every
+            batch over the devices: each batch, the last included, must split
+            evenly (JAX raises ``IndivisibleError`` otherwise; the estimators pad
+            such batches themselves).
 
     Returns:
         ``(model, history)``.
@@ -48,5 +55,7 @@ def fit(build_model, x=None, y=None, *, strategy="auto", compile_kwargs=None, **
     with strategy.scope():
         model = build_model()
         model.compile(**compile_kwargs)
-    history = model.fit(x, y, **fit_kwargs)
+    # Keras's JAX trainer shards batches by the distribution active when fit runs
+    with strategy.scope() if is_keras_distribution(strategy) else contextlib.nullcontext():
+        history = model.fit(x, y, **fit_kwargs)
     return model, history
