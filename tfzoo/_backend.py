@@ -4,9 +4,10 @@ tfzoo runs on Keras's TensorFlow, JAX and PyTorch backends. TensorFlow is
 imported at ``import tfzoo`` time only when it is Keras's backend; on JAX or
 PyTorch it need not be installed. The TensorFlow-only features
 (``tf.distribute`` strategies but the default one, parameter-server training,
-``StagedModel`` placement, the data-parallel normal equations) call
-:func:`require_tensorflow_backend` first, which raises one clear error naming
-the backend they need.
+``StagedModel`` placement) call :func:`require_tensorflow_backend` first,
+which raises one clear error naming the backend they need. On JAX the
+strategy names (but ``"ps"``) resolve to ``keras.distribution`` instead
+(:func:`tfzoo.distribute.get_distribution`).
 
 Nothing global is changed on import: no backend switch, no seed, no logging
 level, no TensorFlow option.

@@ -54,7 +54,9 @@ class DefaultStrategy:
     """The default strategy off the TensorFlow backend: one device, no replication.
 
     What :func:`get_strategy` returns for ``"auto"`` and ``"default"`` on
-    Keras's JAX and PyTorch backends, where ``tf.distribute`` does not apply.
+    Keras's PyTorch backend, and on JAX for ``"default"`` and for ``"auto"`` /
+    ``"mirrored"`` when JAX sees one device (several: a
+    :class:`KerasDistributionStrategy`), where ``tf.distribute`` does not apply.
     Like TensorFlow's default strategy, ``scope()`` changes nothing (variables
     go to the backend's default device: a GPU or TPU when JAX or PyTorch sees
     one), ``num_replicas_in_sync`` is 1 and ``run(fn, args)`` calls ``fn``.
