@@ -116,6 +116,7 @@ HEAVY_FILES = {
     "tests/estimators/test_cnn_lstm.py": 55,
     "tests/test_backends.py": 53,
     "tests/distribute/test_fault_tolerance.py": 44,
+    "tests/distribute/test_jax_distribution.py": 40,
     "tests/tuning/test_tuners.py": 36,
     "tests/models/test_perceptron.py": 30,
 }
