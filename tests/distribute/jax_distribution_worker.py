@@ -18,6 +18,8 @@ import traceback
 
 import numpy as np
 
+from tests.backends_worker import _error  # (imports nothing heavy: no TensorFlow, no JAX)
+
 DEVICES = 4
 
 
@@ -36,14 +38,6 @@ def data(name):
     x = rng.normal(size=(1030, 4)) * [1.0, 10.0, 100.0, 1e3] + [5.0, 0.0, 1e4, 0.0]
     y = x @ [1.0, -2.0, 0.5, 0.03] + 7.0 + rng.normal(size=1030)
     return x, y, None
-
-
-def _error(fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001 - the parent checks type and message
-        return [type(exc).__name__, str(exc)]
-    return None
 
 
 def main(out_dir):

@@ -27,6 +27,29 @@ from tfzoo.solvers.normal_equations import (
 )
 
 
+def _zero_moments(n_features, n_outputs):
+    """Pass 1's running totals ``[n, Σx/2, Σy/2, Σ|x|/2, Σ|y|/2]``, all zero."""
+    return [
+        0.0,
+        np.zeros(n_features),
+        np.zeros(n_outputs),
+        np.zeros(n_features),
+        np.zeros(n_outputs),
+    ]
+
+
+def _shifts_and_scales(totals, center):
+    """``(n, μx, μy, sx, sy)`` from pass 1's all-reduced (halved) totals."""
+    n, sx, sy, ax, ay = totals
+    if n == 0:
+        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+    if center:
+        mx, my = sx / n * 2.0, sy / n * 2.0
+    else:
+        mx, my = np.zeros_like(sx), np.zeros_like(sy)
+    return n, mx, my, power_of_two_scale(ax / n * 2.0), power_of_two_scale(ay / n * 2.0)
+
+
 def _as_xy(batch):
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise ValueError(f"the dataset must yield (x, y) batches, got {type(batch).__name__}")
@@ -60,21 +83,12 @@ def distributed_normal_equation_stats(dataset, strategy, n_features, n_outputs, 
             tf.reduce_sum(tf.abs(y) * 0.5, 0),
         )
 
-    n = 0.0
-    sx, ax = np.zeros(n_features), np.zeros(n_features)
-    sy, ay = np.zeros(n_outputs), np.zeros(n_outputs)
+    totals = _zero_moments(n_features, n_outputs)
     for batch in dist:
         parts = strategy.run(first_moments, args=(batch,))
-        bn, bx, by, bax, bay = (strategy.reduce(sum_, p, axis=None).numpy() for p in parts)
-        n, sx, sy, ax, ay = n + bn, sx + bx, sy + by, ax + bax, ay + bay
-    if n == 0:
-        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
-    if center:
-        mx, my = sx / n * 2.0, sy / n * 2.0
-    else:
-        mx, my = np.zeros(n_features), np.zeros(n_outputs)
-    scale_x = power_of_two_scale(ax / n * 2.0)
-    scale_y = power_of_two_scale(ay / n * 2.0)
+        batch_totals = (strategy.reduce(sum_, p, axis=None).numpy() for p in parts)
+        totals = [t + b for t, b in zip(totals, batch_totals)]
+    n, mx, my, scale_x, scale_y = _shifts_and_scales(totals, center)
     shift_x, shift_y = tf.constant(mx), tf.constant(my)
     inv_x, inv_y = tf.constant(1.0 / scale_x), tf.constant(1.0 / scale_y)
 
@@ -178,23 +192,13 @@ def sharded_normal_equation_stats(batches, distribution, n_features, n_outputs, 
         )
 
     with jax.enable_x64(True):
-        n = 0.0
-        sx, ax = np.zeros(n_features), np.zeros(n_features)
-        sy, ay = np.zeros(n_outputs), np.zeros(n_outputs)
+        totals = _zero_moments(n_features, n_outputs)
         seen = 0
         for batch in batches:
             count, args = placed(batch)
             seen += count
-            bn, bx, by, bax, bay = (np.asarray(p) for p in first_moments(*args))
-            n, sx, sy, ax, ay = n + bn, sx + bx, sy + by, ax + bax, ay + bay
-        if n == 0:
-            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
-        if center:
-            mx, my = sx / n * 2.0, sy / n * 2.0
-        else:
-            mx, my = np.zeros(n_features), np.zeros(n_outputs)
-        scale_x = power_of_two_scale(ax / n * 2.0)
-        scale_y = power_of_two_scale(ay / n * 2.0)
+            totals = [t + np.asarray(b) for t, b in zip(totals, first_moments(*args))]
+        n, mx, my, scale_x, scale_y = _shifts_and_scales(totals, center)
         moved = (
             jnp.asarray(mx),
             jnp.asarray(my),
