@@ -26,8 +26,9 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
 if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
     if _WORKERS >= (os.cpu_count() or 1) and "XLA_FLAGS" not in os.environ:
-        # and XLA's CPU runtime (JAX) one thread: the same tests, 87 s -> 80 s. (Only
-        # --flags here: a bare token stops XLA reading the flags that tests append.)
+        # and XLA's CPU runtime (JAX) one thread (the same tests: 87 s -> 80 s, measured
+        # with a bare intra_op_parallelism_threads=1 beside it, which is gone: a bare
+        # token stops XLA reading the flags that tests append, e.g. the device count).
         os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
 
 import keras  # noqa: E402
