@@ -1,5 +1,7 @@
 """Data loaders and generators (no download in tests)."""
 
+from tfzoo.datasets.coco import DetectionDataset, export_coco, load_coco, load_via
+from tfzoo.datasets.detection_augmentation import DetectionAugmentation
 from tfzoo.datasets.flights import make_flights
 from tfzoo.datasets.images import load_digits_images, load_mnist, read_idx
 from tfzoo.datasets.physics import incline_pulley_speed, make_incline_pulley
@@ -18,13 +20,18 @@ from tfzoo.datasets.tabular import load_pathology
 from tfzoo.datasets.text import load_text
 
 __all__ = [
+    "DetectionAugmentation",
+    "DetectionDataset",
     "SteeringTrack",
+    "export_coco",
     "incline_pulley_speed",
+    "load_coco",
     "load_digits_images",
     "load_mnist",
     "load_pathology",
     "load_sunspots",
     "load_text",
+    "load_via",
     "make_driving_sequences",
     "make_flights",
     "make_incline_pulley",
