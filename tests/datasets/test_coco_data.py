@@ -188,7 +188,7 @@ def test_non_square_images_are_letterboxed(tmp_path):
         data = load_coco(path, tmp_path, image_size=size, max_instances=3, batch_size=3)
         images, targets = data[0]
         assert images.shape == (3, *size, 3) and targets["masks"].shape == (3, 3, *size)
-        for i, (image, masks, colours) in enumerate(scenes):
+        for i, (_, masks, colours) in enumerate(scenes):
             info = data.info(i)
             lb = info["letterbox"]
             assert (info["id"], info["height"], info["width"]) == (10 + i, *sizes[i])
@@ -210,7 +210,9 @@ def test_non_square_images_are_letterboxed(tmp_path):
             inter = (back & masks).sum(axis=(1, 2))
             union = (back | masks).sum(axis=(1, 2))
             assert np.all(inter / union > 0.85), inter / union
-            assert np.abs(lb.boxes_to_original(boxes) - tight_boxes(masks)).max() <= 1 / lb.scale + 1
+            assert (
+                np.abs(lb.boxes_to_original(boxes) - tight_boxes(masks)).max() <= 1 / lb.scale + 1
+            )
 
 
 def test_augmentation_boxes_follow_the_masks(shapes):
@@ -402,14 +404,14 @@ def test_categories_crowd_max_instances_and_skips(tmp_path, shapes, caplog):
     # Only the unselected categories' annotations are skipped.
     squares = load_coco(path, images, image_size=64, max_instances=4, categories=[7])
     n_squares = int((shapes["classes"] == 1).sum())
-    assert squares.skipped["category_not_selected"] == len(doc["annotations"]) - 3 - n_squares
+    assert squares.skipped["category_not_selected"] == len(doc["annotations"]) - 2 - n_squares
     assert squares.class_names == ("background", "square")
-    assert squares.example(0)["crowd"].sum() == crowd.sum()  # crowd of any category kept
+    assert not squares.example(0)["crowd"].any()  # a crowd of circles ignores no squares
 
 
 def test_shuffling_and_augmentation_are_reproducible(tmp_path, shapes):
     path, _ = _shapes_doc(tmp_path, shapes)
-    np_state, py_state = np.random.get_state(), random.getstate()
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
 
     def make(seed, aug_seed=0):
         aug = DetectionAugmentation(seed=aug_seed)
@@ -433,7 +435,7 @@ def test_shuffling_and_augmentation_are_reproducible(tmp_path, shapes):
     assert [r["id"] for r in a.batch_info(0)] == [int(i) + 1 for i in a.batch_indices(0)]
     # No global random state touched.
     assert random.getstate() == py_state
-    after = np.random.get_state()
+    after = np.random.get_state()  # noqa: NPY002
     assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
 
 
@@ -482,7 +484,9 @@ def test_bad_input_is_refused_with_what_was_received(tmp_path, shapes):
         load_coco(path, images, max_instances=0)
     with pytest.raises(ValueError, match=r"image_size must be an int or \(height, width\), got"):
         load_coco(path, images, image_size=(1, 2, 3))
-    with pytest.raises(ValueError, match="mask_format must be one of .'polygon', 'rle'., got 'png'"):
+    with pytest.raises(
+        ValueError, match="mask_format must be one of .'polygon', 'rle'., got 'png'"
+    ):
         export_coco(shapes, tmp_path, mask_format="png")
     with pytest.raises(ValueError, match="float images must be finite and in .0, 1.; image 0"):
         export_coco({**shapes, "images": shapes["images"] * 2}, tmp_path / "x")
@@ -495,7 +499,7 @@ def test_a_loaded_folder_trains_mask_rcnn(tmp_path):
     disk, letterboxed to 32 px, augmented, with the extra crowd entry)."""
     from tfzoo.models import build_mask_rcnn
 
-    data = make_shapes(4, image_size=48, seed=3)
+    data = make_shapes(2, image_size=48, seed=3)
     data["images"] = data["images"][:, :, :40]  # 48 x 40 on disk
     data["masks"] = data["masks"][:, :, :, :40]
     del data["boxes"]
@@ -511,9 +515,11 @@ def test_a_loaded_folder_trains_mask_rcnn(tmp_path):
     )  # fmt: skip
     assert Letterbox.fit((48, 40), (32, 32)).resized == (32, 27)
     model = build_mask_rcnn(3, (32, 32, 3), fpn_filters=8, seed=0, **SMALL)
-    model.compile(keras.optimizers.Adam(1e-3))
+    # One step: eager on TensorFlow (tracing the step costs ~5x the step), jitted elsewhere
+    # (JAX's op-by-op eager mode is ~5x slower than its compile).
+    model.compile(keras.optimizers.Adam(1e-3), run_eagerly=keras.backend.backend() == "tensorflow")
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-    history = model.fit(train, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][-1])
+    history = model.fit(train, epochs=1, verbose=0)  # one step: 2 images, batches of 2
+    assert len(train) == 1 and np.isfinite(history.history["loss"][-1])
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     assert any(not np.allclose(a, b) for a, b in zip(after, before))

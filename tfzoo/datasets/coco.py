@@ -108,12 +108,14 @@ def export_coco(
 
     >>> data = make_shapes(4, image_size=64, seed=0)
     >>> path = export_coco(data, tmp_dir)  # doctest: +SKIP
-    >>> train = load_coco(path, tmp_dir / "images", image_size=64, max_instances=4)  # doctest: +SKIP
+    >>> train = load_coco(path, tmp_dir / "images", image_size=64)  # doctest: +SKIP
     """
     if mask_format not in MASK_FORMATS:
         raise ValueError(f"mask_format must be one of {MASK_FORMATS}, got {mask_format!r}")
     if not isinstance(data, dict):
-        raise ValueError(f"data must be a dict of arrays (as make_shapes returns), got {type(data)}")
+        raise ValueError(
+            f"data must be a dict of arrays (as make_shapes returns), got {type(data)}"
+        )
     images = _data_array(data, "images", (3, 4))
     masks = _data_array(data, "masks", (4,))
     classes = _data_array(data, "classes", (2,)).astype(np.int64)
@@ -403,7 +405,7 @@ def _parse_coco(annotation_file, image_dir, categories):
                 f"(ids {sorted(names)})"
             )
         crowd = bool(a.get("iscrowd", 0))
-        if not crowd and a["category_id"] not in class_of:
+        if a["category_id"] not in class_of:
             skipped["category_not_selected"] = skipped.get("category_not_selected", 0) + 1
             continue
         seg = _parse_segmentation(
@@ -411,7 +413,7 @@ def _parse_coco(annotation_file, image_dir, categories):
         )
         if seg is None:
             continue
-        if crowd:  # ignore regions of every category, selected or not, as COCO's evaluator
+        if crowd:  # an ignore region (COCO's evaluator ignores detections on it)
             rec["crowd"].append(seg)
             continue
         area = a.get("area")
@@ -818,7 +820,7 @@ def load_coco(
     COCO category ids become classes ``1..K`` in the order of ``categories`` (default: the
     file's order), names kept in ``.class_names`` and the ids in ``.category_ids``.
 
-    Crowd regions (``iscrowd: 1``, of any category) are not targets. They are returned so the
+    Crowd regions (``iscrowd: 1``, of the selected categories) are not targets. They are returned so the
     model can leave them out of the negatives too, as COCO's evaluator ignores detections on
     them: their union per image is ``example(i)["crowd"]`` and, with ``include_crowd=True``, the
     targets' ``"crowd"`` entry, a ``(B, H, W)`` uint8 ignore mask in model pixels. (Today's
@@ -838,7 +840,7 @@ def load_coco(
         image_dir: folder of the images (``file_name`` is relative to it).
         categories: ``None`` (all, in the file's order) or a list of category names or ids, in
             the order of the classes 1..K.
-{loader_args}
+        {loader_args}
     Returns:
         A :class:`DetectionDataset` (a ``keras.utils.PyDataset``). ``dataset.info(i)`` and
         ``dataset.batch_info(b)`` give each image's id, file name, original size and letterbox,
@@ -848,15 +850,13 @@ def load_coco(
 
     Example:
 
-    >>> train = load_coco("train.json", "images/", image_size=128, max_instances=8)  # doctest: +SKIP
+    >>> train = load_coco("train.json", "images/", max_instances=8)  # doctest: +SKIP
     >>> model.fit(train, epochs=10)  # doctest: +SKIP
     """
     kwargs = dict(locals())
     image_dir = _check_dir(kwargs.pop("image_dir"))
     annotation_file = kwargs.pop("annotation_file")
-    records, names, ids, skipped = _parse_coco(
-        annotation_file, image_dir, kwargs.pop("categories")
-    )
+    records, names, ids, skipped = _parse_coco(annotation_file, image_dir, kwargs.pop("categories"))
     return _dataset(records, image_dir, names, ids, skipped, "load_coco", kwargs)
 
 
@@ -902,7 +902,7 @@ def load_via(
         class_attribute: the region attribute holding the class name, or ``None``.
         default_class: the class of every region when ``class_attribute`` is ``None``.
         categories: ``None`` (every class found, sorted) or a list of class names.
-{loader_args}
+        {loader_args}
     Returns:
         A :class:`DetectionDataset`, as :func:`load_coco`; image ids are 1, 2, ... in file order.
     """
@@ -920,6 +920,8 @@ def load_via(
 
 
 for _loader in (load_coco, load_via):
-    _loader.__doc__ = _loader.__doc__.replace("{loader_args}\n", _LOADER_ARGS.lstrip("\n"))
+    _loader.__doc__ = _loader.__doc__.replace(
+        "        {loader_args}\n", _LOADER_ARGS.lstrip("\n") + "\n"
+    )
 
 __all__ = ["DetectionDataset", "export_coco", "load_coco", "load_via"]

@@ -143,9 +143,11 @@ def mask_from_polygons(polygons, height, width):
         xc = x0[edges] + t * (x1[edges] - x0[edges])
         # The crossing toggles every pixel whose centre lies right of it.
         first = np.clip(np.floor(xc - 0.5).astype(np.int64) + 1, 0, width)
-        toggles = np.zeros((height, width + 1), np.int32)
-        np.add.at(toggles, (rows, first), 1)
-        out |= (np.cumsum(toggles[:, :width], axis=1) % 2).astype(bool)
+        top, bottom = rows.min(), rows.max() + 1
+        toggles = np.bincount(
+            (rows - top) * (width + 1) + first, minlength=(bottom - top) * (width + 1)
+        ).reshape(bottom - top, width + 1)
+        out[top:bottom] |= (np.cumsum(toggles[:, :width], axis=1) % 2).astype(bool)
     return out.astype(np.uint8)
 
 
@@ -176,9 +178,7 @@ def _loops(mask):
             ends = outgoing[here]
             if len(ends) > 1 and heading is not None:
                 right = (heading[1], -heading[0])  # turn right: 4-connected pieces stay apart
-                pick = next(
-                    (e for e in ends if (e[0] - here[0], e[1] - here[1]) == right), ends[0]
-                )
+                pick = next((e for e in ends if (e[0] - here[0], e[1] - here[1]) == right), ends[0])
             else:
                 pick = ends[0]
             ends.remove(pick)

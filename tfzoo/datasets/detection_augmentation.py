@@ -58,7 +58,14 @@ class DetectionAugmentation:
     """
 
     def __init__(
-        self, *, flip=0.5, scale=(0.75, 1.25), brightness=0.1, contrast=0.1, saturation=0.1, seed=None
+        self,
+        *,
+        flip=0.5,
+        scale=(0.75, 1.25),
+        brightness=0.1,
+        contrast=0.1,
+        saturation=0.1,
+        seed=None,
     ):
         self.flip = _fraction(flip, "flip")
         try:
