@@ -532,10 +532,10 @@ class DetectionDataset(keras.utils.PyDataset):
     (letterboxed: aspect ratio kept, top-left, zero padding), targets ``{"boxes": float32 (B, M,
     4), "classes": int32 (B, M), "masks": uint8 (B, M, H, W)}`` (``M = max_instances``; padding
     rows: boxes and classes ``-1``, masks 0), plus ``"crowd"`` uint8 ``(B, H, W)`` with
-    ``include_crowd=True``. Boxes are the tight boxes ``[y1, x1, y2, x2]`` (exclusive) of the
-    masks in model pixels. An instance whose mask becomes empty at the model's size (too small
-    for the resize, or cropped out by the augmentation) is left out of that batch and counted in
-    :attr:`vanished_instances`.
+    ``include_crowd=True`` (the union of the image's crowd regions: an ignore mask). Boxes are
+    the tight boxes ``[y1, x1, y2, x2]`` (exclusive) of the masks in model pixels. An instance
+    whose mask becomes empty at the model's size (too small for the resize, or cropped out by the
+    augmentation) is left out of that batch and counted in :attr:`vanished_instances`.
 
     Attributes:
         class_names: ``("background", name_1, ..., name_K)``; class ``k`` is ``class_names[k]``.
@@ -820,11 +820,12 @@ def load_coco(
     COCO category ids become classes ``1..K`` in the order of ``categories`` (default: the
     file's order), names kept in ``.class_names`` and the ids in ``.category_ids``.
 
-    Crowd regions (``iscrowd: 1``, of the selected categories) are not targets. They are returned so the
-    model can leave them out of the negatives too, as COCO's evaluator ignores detections on
-    them: their union per image is ``example(i)["crowd"]`` and, with ``include_crowd=True``, the
-    targets' ``"crowd"`` entry, a ``(B, H, W)`` uint8 ignore mask in model pixels. (Today's
-    ``MaskRCNN.compute_loss`` does not read it: there, crowd pixels count as background.)
+    Crowd regions (``iscrowd: 1``, of the selected categories) are not targets. They are
+    returned so the model can leave them out of the negatives too, as COCO's evaluator ignores
+    detections on them: their union per image is ``example(i)["crowd"]`` and, with
+    ``include_crowd=True``, the targets' ``"crowd"`` entry, a ``(B, H, W)`` uint8 ignore mask in
+    model pixels. (Today's ``MaskRCNN.compute_loss`` does not read it: there, crowd pixels count
+    as background.)
 
     Documented skips (counted in ``.skipped``, logged): annotations of categories not in
     ``categories``, polygons with fewer than 3 points (the annotation keeps its other polygons;
