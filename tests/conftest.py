@@ -100,8 +100,6 @@ PORTABLE = (
     "tests/test_saving.py",
     "tests/test_validation.py",
     "tests/test_public_api.py",
-    # The COCO loader's PyDataset through MaskRCNN.fit (the rest of that file is NumPy only).
-    "tests/datasets/test_coco_data.py::test_a_loaded_folder_trains_mask_rcnn",
 )
 
 
