@@ -3,6 +3,7 @@ round trip from make_shapes, letterboxing, augmentation, crowd regions, skips an
 
 import json
 import logging
+import pickle
 import random
 
 import keras
@@ -433,6 +434,9 @@ def test_shuffling_and_augmentation_are_reproducible(tmp_path, shapes):
     assert a.epoch == 1 and not np.array_equal(a.batch_indices(0), orders[0][:2])
     assert not np.array_equal(a[0][0], before)
     assert [r["id"] for r in a.batch_info(0)] == [int(i) + 1 for i in a.batch_indices(0)]
+    # Picklable (worker processes), and the copy gives the same batches.
+    copy = pickle.loads(pickle.dumps(a))
+    assert np.array_equal(copy[1][1]["masks"], a[1][1]["masks"])
     # No global random state touched.
     assert random.getstate() == py_state
     after = np.random.get_state()  # noqa: NPY002

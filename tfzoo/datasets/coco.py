@@ -549,7 +549,8 @@ class DetectionDataset(keras.utils.PyDataset):
             annotation), ``"no_mask"`` (no segmentation, or no polygon left), ``"shape_<name>"``
             (VIA shapes other than polygons and rectangles).
         vanished_instances: instances left out of batches so far because their mask was empty
-            at the model's size.
+            at the model's size (counted in this process: batches that worker processes make,
+            with ``use_multiprocessing=True``, are not counted here).
     """
 
     def __init__(
@@ -602,6 +603,15 @@ class DetectionDataset(keras.utils.PyDataset):
                 "drop_remainder=True"
             )
         self._order = self._make_order()
+
+    def __getstate__(self):  # picklable for worker processes (the lock is made afresh)
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def __len__(self):
         return self.num_batches
@@ -689,7 +699,8 @@ class DetectionDataset(keras.utils.PyDataset):
         masks ``(k, height, width)``, boxes the masks' tight boxes). Else as in the batches:
         letterboxed to ``image_size`` and, with ``augment``, augmented with the draw of
         ``epoch`` (default: the current one). Returns ``{"image", "boxes", "classes", "masks",
-        "crowd", "info"}``; ``masks`` hold only the instances that are not empty.
+        "crowd", "info", "vanished"}``; ``masks`` hold only the instances that are not empty,
+        ``vanished`` counts the others.
         """
         rec = self._records[i]
         image, masks, classes, crowd = self._original(rec)
