@@ -245,6 +245,13 @@ def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/
 
 
 def _resolve_jax_auto():
+    from tfzoo.distribute.jax_multiworker import jax_cluster
+
+    # A cluster comes before local devices, as on TensorFlow (and before JAX
+    # starts: its distributed runtime must start first)
+    cluster = jax_cluster()
+    if cluster is not None and cluster.num_processes > 1:
+        return "multiworker", f"Keras runs on 'jax' and {cluster.describe()}"
     import jax
 
     devices = jax.devices()
@@ -311,12 +318,7 @@ def get_distribution(spec="auto"):
             "'auto' or 'mirrored' on JAX)"
         )
     if name == "multiworker":
-        raise NotImplementedError(
-            f"strategy={spec!r} on Keras's JAX backend (keras.distribution.initialize() "
-            "and DataParallel over every process's devices) is not implemented in tfzoo "
-            "yet; use 'auto' or 'mirrored' for the devices of this process, or the "
-            "TensorFlow backend's MultiWorkerMirroredStrategy."
-        )
+        return _multiworker_distribution(spec, reason)
     import jax
 
     if name == "tpu":
@@ -340,6 +342,27 @@ def get_distribution(spec="auto"):
         len(devices),
         devices[0].platform,
         reason,
+    )
+    return _data_parallel(tuple(devices))
+
+
+def _multiworker_distribution(spec, reason):
+    """``DataParallel`` over every process's devices, JAX's distributed runtime started first."""
+    import jax
+
+    from tfzoo.distribute import jax_multiworker
+
+    how = jax_multiworker.initialize(spec)
+    devices = jax.devices()  # every process's, once the runtime is up
+    logger.info(
+        "strategy=%r -> keras.distribution.DataParallel over %d %s devices of %d processes "
+        "(%s; %s)",
+        spec,
+        len(devices),
+        devices[0].platform,
+        jax.process_count(),
+        reason,
+        how,
     )
     return _data_parallel(tuple(devices))
 
