@@ -87,6 +87,7 @@ def main(mode, out_dir, backup_dir=None):
     import tfzoo
     from tfzoo import PerceptronClassifier
     from tfzoo.distribute import BackupAndRestore, resolve_strategy_spec, task_name
+    from tfzoo.estimators import _runtime
 
     out = Path(out_dir)
     spec = "default" if mode == "reference" else "multiworker"
@@ -150,12 +151,25 @@ def main(mode, out_dir, backup_dir=None):
         arrays["est_proba"] = clf.predict_proba(x)
         results["est_loss"] = clf.loss_curve_
         lap("estimator")
-        # random_state=None: every process still draws the same weights and order
-        unseeded = PerceptronClassifier(
-            hidden_units=3, batch_size=GLOBAL_BATCH, epochs=1, strategy=spec
-        ).fit(x, y)
+        # random_state=None: every process still draws the same weights and order;
+        # the rows each process fed, with their weights (0: padding), are recorded
+        fed = {}  # the last read of each batch (Keras reads the first one before the epoch too)
+        feed = _runtime.ArrayBatches.__getitem__
+        _runtime.ArrayBatches.__getitem__ = lambda self, i: fed.update({i: feed(self, i)}) or fed[i]
+        try:
+            unseeded = PerceptronClassifier(
+                hidden_units=3, batch_size=GLOBAL_BATCH, epochs=1, strategy=spec
+            ).fit(x, y)
+        finally:
+            _runtime.ArrayBatches.__getitem__ = feed
         for i, w in enumerate(unseeded.model_.get_weights()):
             arrays[f"unseeded_w{i}"] = w
+        fed = [fed[i] for i in sorted(fed)]
+        arrays["fed_x"] = np.concatenate([batch[0] for batch in fed])
+        arrays["fed_w"] = np.concatenate(
+            [batch[2] if len(batch) > 2 else np.ones(len(batch[0])) for batch in fed]
+        )
+        results["fed_batches"] = [len(batch[0]) for batch in fed]
         lap("unseeded")
         # tfzoo.distribute.fit on NumPy arrays, 96 rows in batches of 16
         x, y = data(96, 3)
