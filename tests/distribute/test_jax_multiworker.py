@@ -21,7 +21,7 @@ import pytest
 
 from tests.distribute import jax_mw_worker as worker
 from tests.netns import run_in_namespace
-from tfzoo.distribute.jax_multiworker import jax_cluster
+from tfzoo.distribute.jax_multiworker import jax_cluster, shard_fit_arguments
 
 TIMEOUT_S = 240  # (bounds on a hang: the two phases take about 25 s and 10 s on 2 free cores)
 RESTART_TIMEOUT_S = 120
@@ -240,3 +240,28 @@ def test_the_cluster_comes_from_keras_variables_or_tf_config():
     for environ, match in bad:
         with pytest.raises(ValueError, match=match):
             jax_cluster(environ)
+
+
+def test_fit_arrays_are_cut_to_each_process_share_of_every_global_batch():
+    x = np.arange(40.0)[:, None]
+    y, w = np.arange(40), np.linspace(0, 1, 40)
+    kwargs = dict(batch_size=16, sample_weight=w, validation_data=(x[:16], y[:16]))
+    shares = []
+    for p in range(2):
+        xs, ys, kw = shard_fit_arguments(x, y, {**kwargs, "validation_batch_size": 8}, (p, 2), 4)
+        assert kw["batch_size"] == 8 and kw["validation_batch_size"] == 4
+        np.testing.assert_array_equal(ys, xs[:, 0])
+        np.testing.assert_array_equal(kw["sample_weight"], w[ys])
+        np.testing.assert_array_equal(kw["validation_data"][1], kw["validation_data"][0][:, 0])
+        shares.append((ys, kw["validation_data"][1]))
+    # batches of 16, 16 and 8 rows: process 0 feeds the first half of each, process 1 the second
+    np.testing.assert_array_equal(shares[0][0], [*range(0, 8), *range(16, 24), *range(32, 36)])
+    np.testing.assert_array_equal(shares[1][0], [*range(8, 16), *range(24, 32), *range(36, 40)])
+    np.testing.assert_array_equal(shares[0][1], [0, 1, 2, 3, 8, 9, 10, 11])
+    np.testing.assert_array_equal(shares[1][1], [4, 5, 6, 7, 12, 13, 14, 15])
+    # not arrays (a tf.data.Dataset, which Keras shards itself): left alone
+    data = object()
+    assert shard_fit_arguments(data, None, {"batch_size": 16}, (0, 2), 4)[0] is data
+    message = "8 devices of the 2 processes: 44 rows in batches of 16 give a batch of 12 rows"
+    with pytest.raises(ValueError, match=message):
+        shard_fit_arguments(np.zeros((44, 1)), None, {"batch_size": 16}, (0, 2), 8)

@@ -202,7 +202,7 @@ def local_rows(n, batch_size, process, multiple):
         ValueError: a batch that does not split evenly.
     """
     sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
-    for size in set(sizes):
+    for size in dict.fromkeys(sizes):  # the full batches first
         if size % multiple:
             raise ValueError(
                 f"under strategy='multiworker' every global batch must split evenly over the "
