@@ -111,6 +111,7 @@ def _close(got, want, prefix, n):
         np.testing.assert_allclose(got[f"{prefix}{i}"], want[f"{prefix}{i}"], atol=TOL, rtol=TOL)
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one_process_does(runs):
     log, phase = runs["log1"], runs["phase1"]
     assert "STATUS reference=0 victim=137" in log, log[-6000:]
@@ -169,6 +170,7 @@ def test_two_processes_train_as_one_process_does(runs):
     assert "TF_CONFIG" in message and "got none of them" in message
 
 
+@pytest.mark.slow
 def test_a_killed_process_resumes_from_the_backup_with_its_peer(runs):
     log = runs["log1"]
     # Phase 1: process 1 died at the end of epoch 2 (after its backup); its peer
