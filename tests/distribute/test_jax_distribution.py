@@ -99,10 +99,11 @@ def test_names_jax_does_not_have_say_so(child):
             "ParameterServerStrategy" in message and "needs Keras's TensorFlow backend" in message
         )
         assert "runs Keras on the 'jax' backend" in message
+    # (no cluster described here: test_jax_multiworker.py runs one)
     kind, message = errors["get_strategy('multiworker')"]
-    assert kind == "NotImplementedError"
-    assert "strategy='multiworker' on Keras's JAX backend" in message
-    assert "not implemented in tfzoo yet" in message
+    assert kind == "RuntimeError"
+    assert "strategy='multiworker' on Keras's JAX backend needs the cluster" in message
+    assert "KERAS_DISTRIBUTION_PROCESS_ID" in message
     kind, message = errors["get_distribution('tpu')"]
     assert kind == "RuntimeError" and "strategy='tpu' but JAX sees no TPU" in message
     kind, message = errors["get_distribution('gpus')"]

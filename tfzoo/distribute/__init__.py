@@ -4,7 +4,10 @@
 resolve to ``keras.distribution`` (:func:`get_distribution`): ``"auto"`` and
 ``"mirrored"`` to ``DataParallel`` over all local devices when JAX sees
 several, which :func:`get_strategy` wraps in a
-:class:`KerasDistributionStrategy` (one device: :class:`DefaultStrategy`).
+:class:`KerasDistributionStrategy` (one device: :class:`DefaultStrategy`);
+``"multiworker"`` to ``DataParallel`` over the devices of every process of
+the cluster that ``KERAS_DISTRIBUTION_*`` or ``TF_CONFIG`` describes
+(:mod:`tfzoo.distribute.jax_multiworker`).
 On PyTorch ``get_strategy("auto"|"default")`` gives a one-device
 :class:`DefaultStrategy`. On both, ``fit`` and ``BackupAndRestore`` work,
 and the TensorFlow-only features (``"ps"``, the other strategies on PyTorch,

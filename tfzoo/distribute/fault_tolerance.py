@@ -25,6 +25,10 @@ epochs and then wait at an all-reduce for peers that are elsewhere.
   epoch may still need them), and a later run where all tasks are done starts
   afresh.
 
+The same holds on Keras's JAX backend (``strategy="multiworker"``): each
+process backs up to ``process-<id>`` (``KERAS_DISTRIBUTION_*`` variables) or
+to its ``TF_CONFIG`` task's folder; when one dies, restart them all.
+
 Recovery: when a worker dies, the others fail within seconds with
 ``tf.errors.UnavailableError`` ("tasks are unhealthy") rather than hang.
 Restarting only the dead worker does not work (the survivors' strategy is
@@ -51,9 +55,28 @@ _RECORD = re.compile(r"^epoch-(\d+)\.json$")
 DONE = "done.json"
 
 
+def _keras_cluster(env):
+    """The cluster of the ``KERAS_DISTRIBUTION_*`` variables (JAX only), or None."""
+    from tfzoo._backend import backend
+    from tfzoo.distribute import jax_multiworker as jmw
+
+    if backend() != "jax" or not any(
+        env.get(name) for name in (jmw.ADDRESSES, jmw.NUM_PROCESSES, jmw.PROCESS_ID)
+    ):
+        return None
+    return jmw.jax_cluster(env)
+
+
 def task_name(environ=None):
-    """``"<type>-<index>"`` of this process in ``TF_CONFIG`` (``"single"`` without one)."""
+    """This process's name: ``"<type>-<index>"`` in ``TF_CONFIG`` (``"single"`` without one).
+
+    On Keras's JAX backend with a cluster given by ``KERAS_DISTRIBUTION_*``
+    variables (:mod:`tfzoo.distribute.jax_multiworker`): ``"process-<id>"``.
+    """
     env = os.environ if environ is None else environ
+    cluster = _keras_cluster(env)
+    if cluster is not None:
+        return f"process-{cluster.process_id}"
     raw = env.get("TF_CONFIG")
     if not raw:
         return "single"
@@ -66,6 +89,9 @@ def task_name(environ=None):
 def _cluster_tasks(environ=None):
     """Names of the tasks that train together (``TF_CONFIG``'s chief and workers)."""
     env = os.environ if environ is None else environ
+    cluster = _keras_cluster(env)
+    if cluster is not None:
+        return [f"process-{i}" for i in range(cluster.num_processes)]
     raw = env.get("TF_CONFIG")
     if not raw:
         return ["single"]
@@ -165,7 +191,14 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         save_freq: only ``"epoch"`` (backups are taken between epochs, where
             all tasks are at the same step).
         tasks: the task names that share ``backup_dir`` (default: the chief
-            and workers of ``TF_CONFIG``, or ``["single"]`` without it).
+            and workers of ``TF_CONFIG``, or ``["single"]`` without it; on
+            Keras's JAX backend ``process-0`` ... ``process-<N-1>`` for a cluster
+            of ``KERAS_DISTRIBUTION_*`` variables or a multi-process
+            ``keras.distribution`` that ``fit`` runs under).
+
+    On JAX (``strategy="multiworker"``, :mod:`tfzoo.distribute.jax_multiworker`)
+    every process saves its replicated weights to its own folder and all of
+    them restore the newest epoch they all saved, as on TensorFlow.
     """
 
     def __init__(
@@ -180,6 +213,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.root_dir = str(backup_dir)
         self.task = task_name()
         self.tasks = list(tasks) if tasks is not None else _cluster_tasks()
+        self._tasks_given = tasks is not None
         if self.task not in self.tasks:
             raise ValueError(f"this task {self.task!r} is not among tasks={self.tasks!r}")
         self.keep = keep
@@ -190,7 +224,26 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         )
 
     # -------------------------------------------------------------- restore
+    def _adopt_jax_processes(self):
+        """On JAX, the processes of the multi-process distribution ``fit`` runs under.
+
+        For a run started without a cluster in the environment (e.g. by
+        ``keras.distribution.initialize(...)`` with arguments): each process
+        becomes ``"process-<id>"``, as with the ``KERAS_DISTRIBUTION_*`` variables.
+        """
+        if self._tasks_given or self.task != "single" or keras.backend.backend() != "jax":
+            return
+        from tfzoo.distribute.jax_multiworker import process_share
+
+        share = process_share(keras.distribution.distribution())
+        if share is None:
+            return
+        self.task = f"process-{share[0]}"
+        self.tasks = [f"process-{i}" for i in range(share[1])]
+        self.backup_dir = os.path.join(self.root_dir, self.task)
+
     def on_train_begin(self, logs=None):
+        self._adopt_jax_processes()
         if self.delete_checkpoint and _all_done(self.root_dir, self.tasks):
             # The previous run finished everywhere: start afresh.
             self._clear()

@@ -22,8 +22,12 @@ several (``jax.devices()``: GPUs, TPU cores, or host CPUs split with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N``), ``"tpu"`` to
 ``DataParallel`` over the TPU devices, and :func:`get_strategy` wraps the
 distribution in a :class:`KerasDistributionStrategy`; with one device it is
-the one-device :class:`DefaultStrategy`. ``"multiworker"`` is not
-implemented on JAX yet and ``"ps"`` is TensorFlow-only. On PyTorch
+the one-device :class:`DefaultStrategy`. ``"multiworker"`` (and ``"auto"``
+when the environment describes a cluster of processes) starts JAX's
+distributed runtime and gives ``DataParallel`` over every process's devices
+(:mod:`tfzoo.distribute.jax_multiworker`: the cluster comes from the
+``KERAS_DISTRIBUTION_*`` variables or ``TF_CONFIG``). ``"ps"`` is
+TensorFlow-only. On PyTorch
 ``"auto"`` and ``"default"`` give :class:`DefaultStrategy` (one device, the
 backend's default: ``with strategy.scope()`` and ``num_replicas_in_sync``
 work as with TensorFlow's default strategy) and the other names raise
@@ -205,8 +209,10 @@ def tf_config_workers(environ=None):
 def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/dev/accel*"):
     """Which strategy ``spec`` means here, without creating it: ``(name, reason)``.
 
-    On Keras's JAX backend ``"auto"`` means ``"mirrored"`` (``DataParallel``)
-    when ``jax.devices()`` lists several devices (``"tpu"`` when they are TPU
+    On Keras's JAX backend ``"auto"`` means ``"multiworker"`` when the
+    environment describes a cluster of several processes
+    (:func:`tfzoo.distribute.jax_multiworker.jax_cluster`), else ``"mirrored"``
+    (``DataParallel``) when ``jax.devices()`` lists several devices (``"tpu"`` when they are TPU
     cores), else ``"default"``; on PyTorch it means ``"default"`` (one
     device). Another name is returned as asked (:func:`get_strategy` refuses
     the ones a backend does not have).
@@ -245,6 +251,13 @@ def resolve_strategy_spec(spec="auto", environ=None, n_gpus=None, device_glob="/
 
 
 def _resolve_jax_auto():
+    from tfzoo.distribute.jax_multiworker import jax_cluster
+
+    # A cluster comes before local devices, as on TensorFlow (and before JAX
+    # starts: its distributed runtime must start first)
+    cluster = jax_cluster()
+    if cluster is not None and cluster.num_processes > 1:
+        return "multiworker", f"Keras runs on 'jax' and {cluster.describe()}"
     import jax
 
     devices = jax.devices()
@@ -268,7 +281,14 @@ def get_distribution(spec="auto"):
       devices (``jax.devices()``); ``None`` when there is only one;
     - ``"default"``: ``None``, Keras's one-device default (no distribution);
     - ``"tpu"``: ``DataParallel`` over the TPU devices (``jax.devices("tpu")``);
-    - ``"multiworker"``: not implemented on JAX yet (``NotImplementedError``);
+    - ``"multiworker"``: JAX's distributed runtime started from the cluster the
+      environment describes (``KERAS_DISTRIBUTION_JOB_ADDRESSES``,
+      ``KERAS_DISTRIBUTION_NUM_PROCESSES``, ``KERAS_DISTRIBUTION_PROCESS_ID``,
+      or ``TF_CONFIG``; :mod:`tfzoo.distribute.jax_multiworker`) with
+      ``keras.distribution.initialize()``, then ``DataParallel`` over every
+      process's devices. Each process runs the same program and feeds its
+      share of every global batch (estimators and
+      :func:`tfzoo.distribute.fit` cut NumPy data so);
     - ``"ps"``: TensorFlow-only (:class:`TensorFlowBackendRequired`).
 
     A ``keras.distribution.Distribution`` is returned as is, a
@@ -282,8 +302,10 @@ def get_distribution(spec="auto"):
         ValueError: for an unknown name.
         RuntimeError: off Keras's JAX backend (on TensorFlow use
             :func:`get_strategy`; ``keras.distribution`` on PyTorch is not
-            supported by tfzoo), or ``"tpu"`` where JAX sees no TPU.
-        NotImplementedError: ``"multiworker"``.
+            supported by tfzoo), ``"tpu"`` where JAX sees no TPU, or
+            ``"multiworker"`` with no cluster described or after JAX started
+            computing in this process.
+        ValueError: a cluster described incompletely or inconsistently.
         TensorFlowBackendRequired: ``"ps"``.
     """
     name = keras_backend()
@@ -311,12 +333,7 @@ def get_distribution(spec="auto"):
             "'auto' or 'mirrored' on JAX)"
         )
     if name == "multiworker":
-        raise NotImplementedError(
-            f"strategy={spec!r} on Keras's JAX backend (keras.distribution.initialize() "
-            "and DataParallel over every process's devices) is not implemented in tfzoo "
-            "yet; use 'auto' or 'mirrored' for the devices of this process, or the "
-            "TensorFlow backend's MultiWorkerMirroredStrategy."
-        )
+        return _multiworker_distribution(spec, reason)
     import jax
 
     if name == "tpu":
@@ -340,6 +357,27 @@ def get_distribution(spec="auto"):
         len(devices),
         devices[0].platform,
         reason,
+    )
+    return _data_parallel(tuple(devices))
+
+
+def _multiworker_distribution(spec, reason):
+    """``DataParallel`` over every process's devices, JAX's distributed runtime started first."""
+    import jax
+
+    from tfzoo.distribute import jax_multiworker
+
+    how = jax_multiworker.initialize(spec)
+    devices = jax.devices()  # every process's, once the runtime is up
+    logger.info(
+        "strategy=%r -> keras.distribution.DataParallel over %d %s devices of %d processes "
+        "(%s; %s)",
+        spec,
+        len(devices),
+        devices[0].platform,
+        jax.process_count(),
+        reason,
+        how,
     )
     return _data_parallel(tuple(devices))
 
@@ -397,7 +435,8 @@ def get_strategy(spec="auto"):
         RuntimeError: ``"tpu"`` where no TPU can be reached (at once, no waiting).
         TensorFlowBackendRequired: a TensorFlow-only strategy off the TensorFlow
             backend.
-        NotImplementedError: ``"multiworker"`` on JAX.
+        RuntimeError: ``"multiworker"`` on JAX without a cluster (see
+            :func:`get_distribution`).
     """
     if not is_tensorflow_backend():
         return _non_tensorflow_strategy(spec)

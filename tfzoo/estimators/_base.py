@@ -40,7 +40,7 @@ from sklearn.utils.validation import (
 
 from tfzoo._backend import tensorflow as tf
 from tfzoo._validation import make_optimizer
-from tfzoo.distribute import get_strategy, keras_fixes
+from tfzoo.distribute import get_strategy, jax_multiworker, keras_fixes
 from tfzoo.distribute.strategy import (
     STRATEGY_NAMES,
     DefaultStrategy,
@@ -265,6 +265,13 @@ class BaseKerasEstimator(BaseEstimator):
     def _train(self, X, y, sample_weight, epochs, seed):
         if self._steps_directly():
             return self._train_one_pass(X, y, sample_weight, seed)
+        strategy = _model_strategy(self.model_)
+        spmd = is_keras_distribution(strategy)
+        # strategy="multiworker" on JAX: each process feeds its share of every
+        # global batch, all of them splitting and shuffling alike (jax_multiworker)
+        process = jax_multiworker.process_share(strategy.distribution) if spmd else None
+        if process is not None and seed is None:
+            seed = jax_multiworker.shared_seed(strategy.distribution)
         if sparse.issparse(X):
             X = X.astype(np.float32)  # stays sparse: make_dataset densifies each batch
             sample_shape = self._input_shape()
@@ -286,15 +293,15 @@ class BaseKerasEstimator(BaseEstimator):
             else:
                 validation_data = (X_val, y_val)
         batch_size = self.batch_size if self.batch_size is not None else min(200, X.shape[0])
-        strategy = _model_strategy(self.model_)
         # Under several tf.distribute replicas every replica's loss is a share of
         # the global batch's mean (see GlobalBatchLoss), so a batch that does not
         # split evenly trains exactly as on one device: the user's batch is kept.
         # keras.distribution (JAX) needs batches that split evenly over its devices:
         # a batch that does not is padded (see _runtime.ArrayBatches).
-        spmd = is_keras_distribution(strategy)
         global_mean = strategy.num_replicas_in_sync > 1 and not spmd
         pad = dict(pad_to=strategy.num_replicas_in_sync, loss=self.model_.loss) if spmd else {}
+        if process is not None:
+            pad["process"] = process
         train = make_dataset(
             X,
             y,
@@ -317,7 +324,12 @@ class BaseKerasEstimator(BaseEstimator):
         # Keras's JAX trainer shards each batch by the distribution active when
         # fit runs: fit inside the model's scope (on TensorFlow the model has its own).
         scope = strategy.scope() if spmd else contextlib.nullcontext()
-        with scope:
+        local_input = (
+            jax_multiworker.process_local_input(strategy.distribution)
+            if spmd
+            else contextlib.nullcontext()
+        )
+        with scope, local_input:
             history = self.model_.fit(
                 train,
                 epochs=epochs,
@@ -609,6 +621,7 @@ def make_dataset(
     sample_shape=None,
     pad_to=1,
     loss=None,
+    process=None,
 ):
     """One ``tf.data`` pipeline for the whole fit (off TensorFlow an ``ArrayBatches``).
 
@@ -620,7 +633,9 @@ def make_dataset(
     global size, ``w`` the sample weights or 1) for a :class:`GlobalBatchLoss`.
     ``pad_to`` > 1 (a ``keras.distribution`` over that many devices, JAX only)
     pads each batch that does not split evenly, for the compiled ``loss``
-    (:class:`tfzoo.estimators._runtime.ArrayBatches`).
+    (:class:`tfzoo.estimators._runtime.ArrayBatches`); ``process=(p, P)`` (a
+    ``keras.distribution`` over ``P`` processes) gives this process's share of
+    every batch.
 
     A ``scipy.sparse`` ``X`` becomes a ``tf.SparseTensor`` sliced into rows;
     each batch is densified (and reshaped to ``sample_shape``) as it is made,
@@ -640,6 +655,7 @@ def make_dataset(
             sample_shape,
             pad_to=pad_to,
             rescale=pad_to > 1 and not _runtime.sums_over_rows(loss),
+            process=process,
         )
     n_rows = X.shape[0]
     if sparse.issparse(X):

@@ -82,6 +82,12 @@ class ArrayBatches(keras.utils.PyDataset):
             copied rows twice. Keras weights each batch's loss in the epoch's
             reported mean by its padded size.
         rescale: see ``pad_to`` (False for a loss summed over rows).
+        process: ``(p, P)`` under a ``keras.distribution`` over ``P`` processes
+            (``strategy="multiworker"`` on JAX): each (padded) global batch is
+            cut into ``P`` equal contiguous shares and this process gives share
+            ``p`` (:func:`tfzoo.distribute.jax_multiworker.share_of_batch`), so
+            the processes together train on the batches one process would.
+            Every process must draw the same order: give them the same ``seed``.
     """
 
     def __init__(
@@ -96,6 +102,7 @@ class ArrayBatches(keras.utils.PyDataset):
         sample_shape=None,
         pad_to=1,
         rescale=True,
+        process=None,
     ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.x, self.y = x, y
@@ -108,6 +115,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self.n = x.shape[0]
         self.pad_to = int(pad_to)
         self.rescale = rescale
+        self.process = process
         # whether some batch needs padding: then every batch carries weights
         last = self.n % self.batch_size
         self.pads = self.pad_to > 1 and bool(
@@ -147,6 +155,12 @@ class ArrayBatches(keras.utils.PyDataset):
             wb = (np.ones(xb.shape[0], np.float32) if wb is None else wb) / b
         if self.pads:
             xb, yb, wb = pad_batch(xb, yb, wb, self.pad_to, self.rescale)
+        if self.process is not None:
+            from tfzoo.distribute.jax_multiworker import share_of_batch
+
+            share = share_of_batch(xb.shape[0], self.process)
+            xb, yb = xb[share], yb[share]
+            wb = None if wb is None else wb[share]
         return (xb, yb) if wb is None else (xb, yb, wb)
 
     def on_epoch_end(self):
