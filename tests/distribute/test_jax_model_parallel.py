@@ -95,12 +95,10 @@ EXPECTED = {
         "output/bias": _replicated((10,)),
     },
     "lstm_classifier": {
-        **{
-            f"encoder/lstm_{i}/lstm_cell/{name}": _split((None, "model"), (rows, 32), (rows, 16))
-            for i, first_rows in enumerate((3, 8))
-            for name, rows in (("kernel", first_rows), ("recurrent_kernel", 8))
-        },
-        **{f"encoder/lstm_{i}/lstm_cell/bias": _split(("model",), (32,), (16,)) for i in range(2)},
+        # the 4 gates' 32 columns of each kernel and of the bias
+        "encoder/lstm_0/lstm_cell/kernel": _split((None, "model"), (3, 32), (3, 16)),
+        "encoder/lstm_0/lstm_cell/recurrent_kernel": _split((None, "model"), (8, 32), (8, 16)),
+        "encoder/lstm_0/lstm_cell/bias": _split(("model",), (32,), (16,)),
         "classes/kernel": _replicated((8, 2)),
         "classes/bias": _replicated((2,)),
     },
