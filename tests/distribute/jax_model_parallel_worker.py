@@ -63,13 +63,14 @@ def main(out_dir):
     import keras
 
     import tfzoo.distribute as td
-    from tfzoo.estimators import PerceptronClassifier
+    from tfzoo.estimators import PerceptronClassifier, TextGenerator
     from tfzoo.models import (
         build_linear_regression,
         build_lstm_classifier,
         build_perceptron,
         build_small_cnn,
     )
+    from tfzoo.tuning import PerceptronHyperModel, make_tuner
 
     messages = []
 
@@ -176,6 +177,77 @@ def main(out_dir):
         arrays[f"estimator_{key}_proba"] = est.predict_proba(x)
     results["estimator_strategy"] = repr(strategy)
     lap("estimator")
+
+    # ------------- TextGenerator: built and fit in the distribution's scope
+    # batches of 3 windows over the 2 devices of the batch axis: padded to 4
+    text = "the quick brown fox jumps over the lazy dog; " * 6
+    strategy = td.get_strategy(td.get_model_parallel("char_rnn", mesh_shape=MESH))
+    for key, spec in (("sharded", strategy), ("reference", "default")):
+        seen = SeenDistribution()
+        gen = TextGenerator(
+            sequence_length=8,
+            embedding_dim=4,
+            units=4,
+            dropout=0.0,
+            epochs=2,
+            batch_size=3,
+            lr_schedule="constant",
+            validation_fraction=0.0,
+            random_state=0,
+            strategy=spec,
+            callbacks=[seen],
+        ).fit(text)
+        results[f"text_{key}"] = {
+            "seen_in_fit": seen.seen,
+            "weights": shardings(gen.model_.weights),
+            "loss": gen.history_["loss"],
+        }
+        for i, weight in enumerate(gen.model_.get_weights()):
+            arrays[f"text_{key}_w{i}"] = weight
+    lap("text_generator")
+
+    # --------------- make_tuner: the trial's fit in the distribution's scope
+    class SeenInTrial(keras.callbacks.Callback):
+        seen = []  # keras-tuner deep-copies the callbacks: a class attribute survives
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                dist = keras.distribution.distribution()
+                SeenInTrial.seen.append(
+                    [
+                        None if dist is None else type(dist).__name__,
+                        len(self.model.weights[0].value.sharding.device_set),
+                    ]
+                )
+
+    x, y = data("estimator")
+    tuner = make_tuner(
+        PerceptronHyperModel(5),
+        "random",
+        objective="loss",
+        max_trials=1,
+        strategy="auto",
+        directory=out_dir,
+        project_name="tuner",
+        seed=0,
+        overwrite=True,
+    )
+    tuner.search(
+        x[:32],
+        y[:32].astype(np.float32),
+        epochs=2,
+        batch_size=16,
+        callbacks=[SeenInTrial()],
+        verbose=0,
+    )
+    best = tuner.get_best_models(1)[0]
+    results["tuner"] = {
+        "strategy": repr(tuner.distribution_strategy),
+        "seen_in_fit": SeenInTrial.seen,
+        "best_devices": sorted({len(v.value.sharding.device_set) for v in best.weights}),
+        "after": keras.distribution.distribution() is None,
+    }
+    lap("tuner")
 
     # ------------------------------------------------------------------ errors
     mesh = keras.distribution.DeviceMesh(MESH, ("batch", "model"))

@@ -177,6 +177,40 @@ def test_an_estimator_trains_model_parallel_as_on_one_device(child):
     )
 
 
+def test_text_generator_trains_in_the_distributions_scope_as_on_one_device(child):
+    seen, arrays = child
+    sharded, reference = seen["text_sharded"], seen["text_reference"]
+    # fit ran under the ModelParallel (batches of 3 windows padded to 4 for its batch axis)
+    assert sharded["seen_in_fit"] == [["_CheckedModelParallel", list(worker.MESH)]]
+    assert reference["seen_in_fit"] == [None]
+    weights = sharded["weights"]
+    vocab = weights["embedding/embeddings"]["shape"][0]
+    assert weights["embedding/embeddings"] == _split((None, "model"), (vocab, 4), (vocab, 2))
+    assert weights["encoder/lstm_0/lstm_cell/kernel"] == _split((None, "model"), (4, 16), (4, 8))
+    assert weights["encoder/lstm_0/lstm_cell/bias"] == _split(("model",), (16,), (8,))
+    assert weights["logits/kernel"] == _split(("model", None), (4, vocab), (2, vocab))
+    assert weights["logits/bias"] == _replicated((vocab,))
+    assert {w["devices"] for w in reference["weights"].values()} == {1}
+    np.testing.assert_allclose(sharded["loss"], reference["loss"], rtol=TOL)
+    for i in range(len(weights)):
+        np.testing.assert_allclose(
+            arrays[f"text_sharded_w{i}"],
+            arrays[f"text_reference_w{i}"],
+            atol=TOL,
+            rtol=TOL,
+            err_msg=f"weight {i}",
+        )
+
+
+def test_make_tuner_trials_fit_in_the_distributions_scope(child):
+    tuner = child[0]["tuner"]
+    assert tuner["strategy"].startswith("KerasDistributionStrategy(DataParallel, 4 replicas")
+    # both epochs of the trial ran under DataParallel, the model's variables on the 4 devices
+    assert tuner["seen_in_fit"] == [["DataParallel", worker.DEVICES]] * 2
+    assert tuner["best_devices"] == [worker.DEVICES]
+    assert tuner["after"]  # and the search left no distribution behind
+
+
 def test_layout_map_and_its_errors(child):
     seen, _ = child
     layouts = seen["layout_map"]
