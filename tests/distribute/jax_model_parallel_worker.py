@@ -88,6 +88,7 @@ def main(out_dir):
     clock = [time.perf_counter()]
 
     def lap(name):
+        """Each section's wall seconds and the process's CPU seconds so far (not checked)."""
         now = time.perf_counter()
         timings[name] = [round(now - clock[0], 2), round(time.process_time(), 1)]
         clock[0] = now
@@ -123,7 +124,10 @@ def main(out_dir):
         reference_loss = reference.train_on_batch(x, y)
         mesh = distribution.device_mesh
         results[name] = {
-            "distribution": type(distribution).__name__,
+            "distribution": [
+                type(distribution).__name__,
+                isinstance(distribution, keras.distribution.ModelParallel),
+            ],
             "mesh": [
                 list(distribution.device_mesh.shape),
                 list(distribution.device_mesh.axis_names),

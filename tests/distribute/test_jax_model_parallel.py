@@ -111,6 +111,7 @@ def test_model_parallel_splits_the_builders_variables(child, case):
     assert seen["backend"] == "jax" and seen["devices"] == worker.DEVICES
     got = seen[case]
     assert got["mesh"] == [list(worker.MESH), ["batch", "model"]]
+    assert got["distribution"] == ["ModelParallel", True]  # a keras.distribution.ModelParallel
     assert got["weights"] == EXPECTED[case]
     # the unsharded reference lived on one device
     assert got["reference_devices"] == [1]
@@ -156,7 +157,7 @@ def test_an_estimator_trains_model_parallel_as_on_one_device(child):
     assert seen["estimator_strategy"].startswith("KerasDistributionStrategy(")
     assert "2 replicas" in seen["estimator_strategy"]  # the mesh's batch axis
     # fit ran under the ModelParallel, the perceptron's hidden layer split over "model"
-    assert sharded["seen_in_fit"] == [["_CheckedModelParallel", list(worker.MESH)]]
+    assert sharded["seen_in_fit"] == [["ModelParallel", list(worker.MESH)]]
     assert reference["seen_in_fit"] == [None]
     assert sharded["weights"]["perceptron/W1"] == _split((None, "model"), (5, 4), (5, 2))
     assert sharded["weights"]["perceptron/b1"] == _split(("model",), (4,), (2,))
@@ -181,7 +182,7 @@ def test_text_generator_trains_in_the_distributions_scope_as_on_one_device(child
     seen, arrays = child
     sharded, reference = seen["text_sharded"], seen["text_reference"]
     # fit ran under the ModelParallel (batches of 3 windows padded to 4 for its batch axis)
-    assert sharded["seen_in_fit"] == [["_CheckedModelParallel", list(worker.MESH)]]
+    assert sharded["seen_in_fit"] == [["ModelParallel", list(worker.MESH)]]
     assert reference["seen_in_fit"] == [None]
     weights = sharded["weights"]
     vocab = weights["embedding/embeddings"]["shape"][0]

@@ -241,8 +241,10 @@ def layout_map(model, device_mesh, axis=MODEL_AXIS):
     return layouts
 
 
-class _CheckedModelParallel(keras.distribution.ModelParallel):
+class ModelParallel(keras.distribution.ModelParallel):
     """``keras.distribution.ModelParallel`` that checks each layout against its variable.
+
+    What :func:`get_model_parallel` returns (not exported: use it as Keras's).
 
     A variable whose split dimension does not divide by its mesh axis gets a
     ``ValueError`` naming it, instead of JAX's ``IndivisibleError`` deep in
@@ -315,7 +317,7 @@ def get_model_parallel(model, mesh_shape=None, devices=None, batch_dim_name=BATC
         raise ValueError(f"batch_dim_name must not be {MODEL_AXIS!r}, the model axis's name")
     mesh = keras.distribution.DeviceMesh(shape, (batch_dim_name, MODEL_AXIS), devices)
     layouts = layout_map(model, mesh)
-    distribution = _CheckedModelParallel(layout_map=layouts, batch_dim_name=batch_dim_name)
+    distribution = ModelParallel(layout_map=layouts, batch_dim_name=batch_dim_name)
     logger.info(
         "tfzoo layouts for %s -> keras.distribution.ModelParallel over %d %s devices, mesh "
         "%s (batch x model): %d variable patterns split over 'model'",
