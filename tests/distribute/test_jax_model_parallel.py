@@ -199,6 +199,8 @@ def test_text_generator_trains_in_the_distributions_scope_as_on_one_device(child
     assert weights["logits/bias"] == _replicated((vocab,))
     assert {w["devices"] for w in reference["weights"].values()} == {1}
     np.testing.assert_allclose(sharded["loss"], reference["loss"], rtol=TOL)
+    np.testing.assert_allclose(sharded["val_loss"], reference["val_loss"], rtol=TOL)
+    assert len(sharded["val_loss"]) == 2
     for i in range(len(weights)):
         np.testing.assert_allclose(
             arrays[f"text_sharded_w{i}"],

@@ -686,7 +686,11 @@ class TextGenerator(BaseEstimator):
 
                 val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch)
             elif val is not None:
-                val_ds = _runtime.ArrayBatches(*val, None, batch, pad_to=pad_to)
+                val_ds = (
+                    _runtime.ArrayBatches(*val, None, batch)
+                    if pad_to == 1
+                    else HeldOutWindows(*val, batch, pad_to)
+                )
             callbacks = list(self.callbacks or [])
             if self.tensorboard_dir is not None:
                 callbacks.append(TensorBoard(str(self.tensorboard_dir), write_graph=True))
@@ -937,11 +941,40 @@ class CharWindows(keras.utils.PyDataset):
         starts = self.starts[index * self.batch : (index + 1) * self.batch]
         windows = self.ids[starts[:, None] + self.span]
         if self.batch % self.pad_to:
-            x, y, w = _runtime.pad_batch(windows[:, :-1], windows[:, 1:], None, self.pad_to)
-            # one weight per predicted character (Keras does not broadcast (B,) over (B, n))
-            return x, y, np.repeat(w[:, None], y.shape[1], axis=1)
+            return _pad_windows(windows[:, :-1], windows[:, 1:], self.pad_to)
         return windows[:, :-1], windows[:, 1:]
 
     def on_epoch_end(self):
         self.epoch += 1
         self._draw()
+
+
+def _pad_windows(x, y, multiple):
+    """Windows ``(x, y)`` padded to a multiple of ``multiple`` rows, with a weight per character.
+
+    :func:`tfzoo.estimators._runtime.pad_batch`'s row weights, repeated over the
+    window (Keras does not broadcast ``(B,)`` weights over ``(B, n)`` targets).
+    """
+    x, y, w = _runtime.pad_batch(x, y, None, multiple)
+    return x, y, np.repeat(w[:, None], y.shape[1], axis=1)
+
+
+class HeldOutWindows(keras.utils.PyDataset):
+    """:class:`TextGenerator`'s held-out windows in batches, under a ``keras.distribution``.
+
+    Every batch (the last, smaller one included) is padded to a multiple of
+    ``pad_to`` rows as in :class:`CharWindows`, so that it splits over the
+    distribution's batch axis and its mean loss is that of its real windows.
+    """
+
+    def __init__(self, x, y, batch, pad_to):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.x, self.y = x, y
+        self.batch, self.pad_to = int(batch), int(pad_to)
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch, (index + 1) * self.batch)
+        return _pad_windows(self.x[rows], self.y[rows], self.pad_to)
