@@ -12,11 +12,16 @@ On PyTorch ``get_strategy("auto"|"default")`` gives a one-device
 :class:`DefaultStrategy`. On both, ``fit`` and ``BackupAndRestore`` work,
 and the TensorFlow-only features (``"ps"``, the other strategies on PyTorch,
 ``fit_ps``, ``ps_strategy``, ``serve``, ``StagedModel``,
-``logical_devices``) raise :class:`TensorFlowBackendRequired`.
+``logical_devices``) raise :class:`TensorFlowBackendRequired`. Model
+parallelism on JAX: :func:`get_model_parallel` gives a
+``keras.distribution.ModelParallel`` whose :func:`layout_map` splits tfzoo's
+builders' large variables over a ``"model"`` mesh axis (see
+:mod:`tfzoo.distribute.layouts`).
 """
 
 from tfzoo._backend import TensorFlowBackendRequired
 from tfzoo.distribute.fault_tolerance import BackupAndRestore, task_name
+from tfzoo.distribute.layouts import get_model_parallel, layout_map
 from tfzoo.distribute.parameter_server import fit_ps, ps_strategy, serve
 from tfzoo.distribute.placement import StagedModel, logical_devices
 from tfzoo.distribute.strategy import (
@@ -40,8 +45,10 @@ __all__ = [
     "fit",
     "fit_ps",
     "get_distribution",
+    "get_model_parallel",
     "get_strategy",
     "install_keras_fixes",
+    "layout_map",
     "logical_devices",
     "ps_strategy",
     "resolve_strategy_spec",

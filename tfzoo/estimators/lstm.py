@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from numbers import Real
 
@@ -15,6 +16,7 @@ from tfzoo._backend import is_tensorflow_backend
 from tfzoo._validation import check_int, make_optimizer
 from tfzoo.datasets.series import make_windows
 from tfzoo.distribute import get_strategy
+from tfzoo.distribute.strategy import is_keras_distribution
 from tfzoo.estimators import _runtime
 from tfzoo.estimators._base import (
     CALLBACKS,
@@ -621,9 +623,14 @@ class TextGenerator(BaseEstimator):
         one training window of ``sequence_length`` at every offset (``2 *
         sequence_length`` characters) plus, with ``validation_fraction > 0``,
         ``sequence_length`` held-out characters.
-        """
-        import tensorflow as tf
 
+        Under a ``keras.distribution`` (Keras's JAX backend: ``strategy="auto"``
+        with several devices, or a ``ModelParallel`` wrapped by
+        :func:`tfzoo.distribute.get_strategy`) the model is built and trained in
+        its scope; a batch that does not split evenly over its batch axis is
+        padded with rows weighted 0 (the others reweighted), so it trains as on
+        one device.
+        """
         text = _as_text(text)
         needed = self._min_length()
         if len(text) < needed:
@@ -652,9 +659,13 @@ class TextGenerator(BaseEstimator):
         if self.validation_fraction > 0:
             val = self._windows(ids[split - 1 :])
         strategy = get_strategy(self.strategy)
+        # keras.distribution (JAX) shards each batch over its batch axis when fit
+        # runs in its scope: batches must split evenly (padded otherwise)
+        spmd = is_keras_distribution(strategy)
+        pad_to = strategy.num_replicas_in_sync if spmd else 1
         with seeded(self.random_state) as seed:
             self.n_iter_ = self._epochs_for(split)
-            train, steps, batch = self._training_windows(ids[:split], seed)
+            train, steps, batch = self._training_windows(ids[:split], seed, pad_to)
             with strategy.scope():
                 model = build_char_rnn(
                     len(self.vocabulary_),
@@ -675,19 +686,24 @@ class TextGenerator(BaseEstimator):
 
                 val_ds = tf.data.Dataset.from_tensor_slices(val).batch(batch)
             elif val is not None:
-                val_ds = _runtime.ArrayBatches(*val, None, batch)
+                val_ds = (
+                    _runtime.ArrayBatches(*val, None, batch)
+                    if pad_to == 1
+                    else HeldOutWindows(*val, batch, pad_to)
+                )
             callbacks = list(self.callbacks or [])
             if self.tensorboard_dir is not None:
                 callbacks.append(TensorBoard(str(self.tensorboard_dir), write_graph=True))
-            history = model.fit(
-                train,
-                epochs=self.n_iter_,
-                steps_per_epoch=steps,
-                validation_data=val_ds,
-                callbacks=callbacks,
-                verbose=self.verbose,
-                shuffle=False,
-            )
+            with strategy.scope() if spmd else contextlib.nullcontext():
+                history = model.fit(
+                    train,
+                    epochs=self.n_iter_,
+                    steps_per_epoch=steps,
+                    validation_data=val_ds,
+                    callbacks=callbacks,
+                    verbose=self.verbose,
+                    shuffle=False,
+                )
         self.model_ = model
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self._sampler = CharSampler(model)
@@ -707,13 +723,14 @@ class TextGenerator(BaseEstimator):
         steps = max(1, per_epoch // min(self.batch_size, per_epoch))
         return max(10, math.ceil(TEXT_AUTO_STEPS / steps))
 
-    def _training_windows(self, ids, seed):
+    def _training_windows(self, ids, seed, pad_to=1):
         """Windows starting at a random offset each epoch, in a random order.
 
         Non-overlapping windows at a fixed offset show the model the same
         sequences every epoch; a new offset per epoch shows it new cuts of
         the text (less over-fitting) at no cost. Returns (dataset, steps, batch):
-        a ``tf.data`` pipeline on TensorFlow, a :class:`CharWindows` elsewhere.
+        a ``tf.data`` pipeline on TensorFlow, a :class:`CharWindows` elsewhere
+        (its batches padded to a multiple of ``pad_to`` rows, see there).
         """
         n = self.sequence_length
         per_epoch = (len(ids) - n) // n  # windows available at any offset < n
@@ -723,7 +740,7 @@ class TextGenerator(BaseEstimator):
         steps = per_epoch // batch
         base = int(seed if seed is not None else np.random.default_rng().integers(2**31 - 1))
         if not is_tensorflow_backend():
-            return CharWindows(ids, n, batch, steps, base), steps, batch
+            return CharWindows(ids, n, batch, steps, base, pad_to), steps, batch
         import tensorflow as tf
 
         ids_t = tf.constant(ids, tf.int32)
@@ -891,12 +908,18 @@ class CharWindows(keras.utils.PyDataset):
     Each epoch draws, from ``(seed, epoch)``, an offset below ``n`` and an
     order of the ``per_epoch`` windows ``ids[offset + k n : offset + k n + n + 1]``;
     a batch is ``batch`` of them split into inputs and next characters.
+    With ``pad_to`` > 1 (a ``keras.distribution`` over that many devices on its
+    batch axis) and a ``batch`` that is not a multiple of it, every batch is
+    padded to the next multiple with copies of its first windows weighted 0,
+    the real ones weighted so that the mean loss is theirs
+    (:func:`tfzoo.estimators._runtime.pad_batch`).
     """
 
-    def __init__(self, ids, n, batch, steps, seed):
+    def __init__(self, ids, n, batch, steps, seed, pad_to=1):
         super().__init__(workers=1, use_multiprocessing=False)
         self.ids = np.asarray(ids, dtype=np.int32)
         self.n, self.batch, self.steps, self.seed = n, batch, steps, seed
+        self.pad_to = int(pad_to)
         self.per_epoch = (len(self.ids) - n) // n
         self.span = np.arange(n + 1)[None, :]
         self.epoch = 0
@@ -917,8 +940,41 @@ class CharWindows(keras.utils.PyDataset):
     def __getitem__(self, index):
         starts = self.starts[index * self.batch : (index + 1) * self.batch]
         windows = self.ids[starts[:, None] + self.span]
+        if self.batch % self.pad_to:
+            return _pad_windows(windows[:, :-1], windows[:, 1:], self.pad_to)
         return windows[:, :-1], windows[:, 1:]
 
     def on_epoch_end(self):
         self.epoch += 1
         self._draw()
+
+
+def _pad_windows(x, y, multiple):
+    """Windows ``(x, y)`` padded to a multiple of ``multiple`` rows, with a weight per character.
+
+    :func:`tfzoo.estimators._runtime.pad_batch`'s row weights, repeated over the
+    window (Keras does not broadcast ``(B,)`` weights over ``(B, n)`` targets).
+    """
+    x, y, w = _runtime.pad_batch(x, y, None, multiple)
+    return x, y, np.repeat(w[:, None], y.shape[1], axis=1)
+
+
+class HeldOutWindows(keras.utils.PyDataset):
+    """:class:`TextGenerator`'s held-out windows in batches, under a ``keras.distribution``.
+
+    Every batch (the last, smaller one included) is padded to a multiple of
+    ``pad_to`` rows as in :class:`CharWindows`, so that it splits over the
+    distribution's batch axis and its mean loss is that of its real windows.
+    """
+
+    def __init__(self, x, y, batch, pad_to):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.x, self.y = x, y
+        self.batch, self.pad_to = int(batch), int(pad_to)
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch, (index + 1) * self.batch)
+        return _pad_windows(self.x[rows], self.y[rows], self.pad_to)

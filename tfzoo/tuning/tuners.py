@@ -15,21 +15,51 @@ from __future__ import annotations
 
 import contextlib
 
+import keras
 import keras_tuner as kt
 
-from tfzoo.distribute.strategy import get_strategy, is_parameter_server, resolve_strategy_spec
+from tfzoo.distribute.strategy import (
+    get_strategy,
+    is_keras_distribution,
+    is_parameter_server,
+    resolve_strategy_spec,
+)
 from tfzoo.estimators._seeding import as_seed
 
 
 class _BuildsOptimizers:
-    """Builds each trial model's optimizer as soon as the model is built.
+    """Builds each trial model's optimizer as soon as the model is built,
+    and on JAX fits it inside the trial's ``keras.distribution``.
 
     keras-tuner checkpoints a trained model's weights with its optimizer's
     variables, then reloads them (``get_best_models``, Hyperband's next
     round) into a fresh model whose optimizer has no variables yet: Keras
     warns that it skips them. With the optimizer built first, the checkpoint
     restores whole (optimizer state included) and nothing is skipped.
+
+    keras-tuner builds a trial's model in ``distribution_strategy.scope()``
+    but fits it outside: enough for ``tf.distribute`` (a model keeps its
+    strategy), not for ``keras.distribution`` (Keras's JAX trainer shards each
+    batch by the distribution active while ``fit`` runs). So under a
+    :class:`~tfzoo.distribute.KerasDistributionStrategy` the whole trial runs
+    in its scope, set again after the ``keras.backend.clear_session()`` that
+    keras-tuner calls before each build (which forgets the distribution).
     """
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        strategy = self.distribution_strategy
+        if not is_keras_distribution(strategy):
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+        with strategy.scope():
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+
+    def _try_build(self, hp):
+        distribution = keras.distribution.distribution()
+        try:
+            return super()._try_build(hp)
+        finally:
+            if distribution is not None:  # clear_session() forgot it
+                keras.distribution.set_distribution(distribution)
 
     def _override_compile_args(self, model):
         super()._override_compile_args(model)
@@ -132,7 +162,12 @@ def make_tuner(
             several GPUs: on CPUs it runs one replica per logical CPU device
             and adds ``tf.distribute``'s cost to every step (a 3-trial search
             of the perceptron took 3.8x as long as with ``None`` on 2 cores,
-            ``benchmarks/parallel_search.py``).
+            ``benchmarks/parallel_search.py``). On Keras's JAX backend the
+            names resolve to ``keras.distribution`` (``"auto"`` with several
+            devices: ``DataParallel``; a ``Distribution`` such as
+            :func:`tfzoo.distribute.get_model_parallel`'s is taken too), and
+            each trial is built and fit in its scope: the batches given to
+            ``search`` must then split evenly over its batch axis.
         directory: where keras-tuner keeps the project (default: the current
             folder, as in keras-tuner). Distributed tuning needs one folder
             that the chief and every worker can reach.
@@ -168,13 +203,20 @@ def make_tuner(
             )
     elif max_trials is not None:
         kwargs["max_trials"] = max_trials
-    return TUNERS[tuner](
+    trial_strategy = _trial_strategy(strategy)
+    spmd = is_keras_distribution(trial_strategy)
+    made = TUNERS[tuner](
         hypermodel,
         objective=objective,
         seed=None if seed is None else as_seed(seed) + 1,
-        distribution_strategy=_trial_strategy(strategy),
+        # keras-tuner's constructor reads tf.distribute's `strategy.extended`, which
+        # a keras.distribution has not: it is set after (nothing else reads it there)
+        distribution_strategy=None if spmd else trial_strategy,
         directory=None if directory is None else str(directory),
         project_name=project_name,
         overwrite=overwrite,
         **kwargs,
     )
+    if spmd:
+        made.distribution_strategy = trial_strategy
+    return made
