@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-
 #: ``--precision`` values: Keras's dtype policies (``keras.mixed_precision``).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
