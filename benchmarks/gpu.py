@@ -291,7 +291,8 @@ def run_child(backend, dry, deadline, out):
 
         dev = jax.devices()[0]
         info["lib"] = f"JAX {jax.__version__}"
-        info["device"] = f"{dev.platform} {getattr(dev, 'device_kind', '')}".strip()
+        kind = getattr(dev, "device_kind", "")
+        info["device"] = dev.platform if kind in ("", dev.platform) else f"{dev.platform} {kind}"
     else:
         import torch
 
@@ -710,7 +711,10 @@ def make_table(seen, status, dry, elapsed):
             peaks = info["peak_gflops"]
             bits.append(
                 "peak matmul (JAX) "
-                + ", ".join(f"{p} {v / 1e3:,.1f} TFLOP/s" for p, v in peaks.items())
+                + ", ".join(
+                    f"{p} {v / 1e3:,.1f} TFLOP/s" if v >= 1e3 else f"{p} {v:,.1f} GFLOP/s"
+                    for p, v in peaks.items()
+                )
             )
         lines.append("; ".join(bits) + f" (child exit status {status.get(b)})")
     header = (
