@@ -7,15 +7,51 @@ import os
 import time
 from pathlib import Path
 
+#: ``--precision`` values: Keras's dtype policies (``keras.mixed_precision``).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+class RecipeParser(argparse.ArgumentParser):
+    """``parse_args`` also applies ``--precision`` (Keras's global dtype policy)."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        apply_precision(parsed.precision)
+        return parsed
+
+
+def apply_precision(precision):
+    """``keras.mixed_precision.set_global_policy(precision)``, before any model is built.
+
+    ``None`` leaves Keras's policy as it is (``float32`` unless set). Under
+    ``mixed_bfloat16`` (TPUs, recent GPUs) layers compute in bfloat16 and keep
+    float32 weights; the estimators' outputs stay float32.
+    """
+    if precision is None:
+        return None
+    import keras
+
+    keras.mixed_precision.set_global_policy(precision)
+    print(f"precision: Keras's global dtype policy is {precision!r}")
+    return precision
+
 
 def parser(description, epochs, report=False):
     """The standard flags; ``report`` is whether ``--report`` is on by default."""
-    p = argparse.ArgumentParser(description=description)
+    p = RecipeParser(description=description)
     p.add_argument("--epochs", type=int, default=epochs, help="training epochs")
     p.add_argument(
         "--strategy",
         default="auto",
-        help="distribution strategy: auto, default, mirrored (see tfzoo.distribute)",
+        help="distribution strategy: auto, default, mirrored, multiworker, tpu "
+        "(see tfzoo.distribute; on JAX they resolve to keras.distribution)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="Keras's global dtype policy (keras.mixed_precision), set before the models "
+        "are built: mixed_bfloat16 on a TPU (default: Keras's, float32)",
     )
     p.add_argument("--logdir", default=None, help="write TensorBoard logs here")
     p.add_argument("--out", default="outputs", help="folder for plots and tables")

@@ -128,3 +128,29 @@ def test_forecast_recipe_on_raw_scale_sales_beats_persistence_by_20_percent(tmp_
     rmse = result["LSTM next-price RMSE"]
     assert rmse < 0.8 * result["persistence RMSE (tomorrow = today)"], result
     assert float(result["price level (held-out mean)"]) > 100  # raw scale, not standardised
+
+
+def test_precision_flag_sets_the_global_dtype_policy_before_models_are_built():
+    import keras
+
+    sys.path.insert(0, str(RECIPES))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(RECIPES))
+    p = _common.parser("x", epochs=1)
+    before = keras.mixed_precision.global_policy().name
+    assert p.parse_args([]).precision is None  # the default leaves Keras's policy alone
+    assert keras.mixed_precision.global_policy().name == before
+    try:
+        assert p.parse_args(["--precision", "mixed_bfloat16"]).precision == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        from tfzoo.models import build_small_cnn
+
+        model = build_small_cnn((8, 8, 1), 3, filters=(2, 2, 2), kernel_sizes=(3, 3, 3))
+        conv = next(layer for layer in model.layers if layer.weights)
+        assert conv.compute_dtype == "bfloat16" and conv.weights[0].dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--precision", "float16"])  # argparse names the choices
