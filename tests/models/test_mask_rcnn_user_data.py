@@ -257,9 +257,15 @@ def test_named_backbones_build_freeze_preprocess_and_save(monkeypatch, tmp_path)
     resnet = build_mask_rcnn(
         2, shape, backbone="ResNet50", frozen_stages=3, freeze_batch_norm=True, **SMALL
     )
-    mobilenet = build_mask_rcnn(2, shape, backbone="MobileNetV3Large", frozen_stages=5, **SMALL)
-    effnet = build_mask_rcnn(2, shape, backbone="efficientnet_v2_b0", fpn_filters=16, **SMALL)
-    for model, filters in ((resnet, 64), (mobilenet, 64), (effnet, 16)):
+    models = [(resnet, 64)]
+    if BACKEND == "tensorflow":
+        # The backbone code is symbolic Keras, the same on every backend; JAX spends ~25 s of
+        # CPU compiling each of these two applications' weight initialisers, so it builds
+        # ResNet50 only.
+        mobilenet = build_mask_rcnn(2, shape, backbone="MobileNetV3Large", frozen_stages=5, **SMALL)
+        effnet = build_mask_rcnn(2, shape, backbone="efficientnet_v2_b0", fpn_filters=16, **SMALL)
+        models += [(mobilenet, 64), (effnet, 16)]
+    for model, filters in models:
         assert model.strides == (4, 8, 16, 32)
         got = [tuple(out.shape) for out in model.feature_extractor.outputs]
         assert got == [(None, s, s, filters) for s in (16, 8, 4, 2)]
@@ -275,37 +281,39 @@ def test_named_backbones_build_freeze_preprocess_and_save(monkeypatch, tmp_path)
         for w in layer.trainable_weights
     }
     assert want and trainable == want
-    assert all(
-        not layer.trainable
-        for layer in layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    )
-    # The whole MobileNetV3 frozen; EfficientNetV2-B0 (nothing frozen) trains everywhere.
-    assert not {id(w) for w in mobilenet.trainable_weights} & _backbone_part(mobilenet)
-    assert {id(w) for w in effnet.trainable_weights} >= {
-        id(w) for w in effnet.feature_extractor.trainable_weights
-    }
-    assert len(effnet.feature_extractor.trainable_weights) > 100
-    # Preprocessing inside the model: [0, 1] images become what each application expects.
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and not any(layer.trainable for layer in norms)
+    # Preprocessing inside the model: [0, 1] images become what ResNet50 expects.
     preprocessing = resnet.feature_extractor.get_layer("resnet50_preprocessing")
     assert isinstance(preprocessing, BackbonePreprocessing)
     images = np.random.default_rng(0).random((2, 4, 4, 3)).astype("float32")
     want_caffe = keras.applications.resnet50.preprocess_input(images * 255.0)
     np.testing.assert_allclose(to_numpy(preprocessing(images)), want_caffe, atol=1e-4)
-    inner = mobilenet.feature_extractor
-    assert inner.get_layer("mobilenet_v3_large_preprocessing").mode == "scale_255"
-    rescale = [
-        layer
-        for layer in inner.get_layer("mobilenet_v3_large_taps").layers
-        if isinstance(layer, keras.layers.Rescaling)
-    ]
-    assert rescale and np.isclose(rescale[0].scale, 1 / 127.5) and rescale[0].offset == -1.0
+    if BACKEND == "tensorflow":
+        # The whole MobileNetV3 frozen; EfficientNetV2-B0 (nothing frozen) trains everywhere.
+        assert not {id(w) for w in mobilenet.trainable_weights} & _backbone_part(mobilenet)
+        assert len(_backbone_part(effnet)) > 300
+        assert {id(w) for w in effnet.trainable_weights} & _backbone_part(effnet) == {
+            id(w)
+            for w in effnet.feature_extractor.trainable_weights
+            if id(w) in _backbone_part(effnet)
+        }
+        assert len(effnet.feature_extractor.trainable_weights) > 100
+        # Both take 0..255 pixels into their own preprocessing layers.
+        inner = mobilenet.feature_extractor
+        assert inner.get_layer("mobilenet_v3_large_preprocessing").mode == "scale_255"
+        rescale = [
+            layer
+            for layer in inner.get_layer("mobilenet_v3_large_taps").layers
+            if isinstance(layer, keras.layers.Rescaling)
+        ]
+        assert rescale and np.isclose(rescale[0].scale, 1 / 127.5) and rescale[0].offset == -1.0
     # A .keras file rebuilds the named backbone from its config, with no download, frozen
     # flags and weights kept.
-    mobilenet.save(tmp_path / "mobilenet.keras")
-    loaded = keras.saving.load_model(tmp_path / "mobilenet.keras")
-    assert len(loaded.trainable_weights) == len(mobilenet.trainable_weights)
-    for a, b in zip(loaded.weights, mobilenet.weights):
+    resnet.save(tmp_path / "resnet.keras")
+    loaded = keras.saving.load_model(tmp_path / "resnet.keras")
+    assert len(loaded.trainable_weights) == len(resnet.trainable_weights)
+    for a, b in zip(loaded.weights, resnet.weights):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
     # Bad arguments are named.
     with pytest.raises(ValueError, match=r"one of \['small', 'resnet50'.*got 'resnet18'"):

@@ -10,6 +10,14 @@ so the training step compiles with ``jit_compile=True`` (XLA on TensorFlow
 and JAX, TPU). The model is written in ``keras.ops`` and trains through
 Keras's backend-neutral ``compute_loss`` hook, so ``fit``, ``evaluate``,
 ``predict`` and ``export`` run on the TensorFlow, JAX and PyTorch backends.
+
+``model.detect(images)`` takes images of any size (letterboxed to the model's
+size) and returns each image's detections in its own pixels and resolution
+(:mod:`tfzoo.models.mask_rcnn_detect`); the backbone may be a named
+``keras.applications`` network with frozen stages
+(:mod:`tfzoo.models.mask_rcnn_backbones`), and :func:`transfer_mask_rcnn`
+(:mod:`tfzoo.models.mask_rcnn_transfer`) starts a model for new classes from
+a trained one.
 """
 
 from __future__ import annotations
@@ -132,6 +140,13 @@ class MaskRCNN(keras.Model):
     compiles assertions out; JAX and PyTorch have no in-graph assertions, so
     there only the checks of in-memory arrays run. ``predict`` on zero
     images returns empty arrays.
+
+    :meth:`detect` takes a list of images of any size and returns, per image,
+    boxes, classes, scores and full-resolution masks in that image's own
+    pixels. ``class_names`` (optional; ``num_classes`` names, or
+    ``num_classes + 1`` with the background first as ``make_shapes`` gives
+    them) are kept in the config (``model.class_names``, background first) and
+    name ``detect``'s detections.
     """
 
     def __init__(

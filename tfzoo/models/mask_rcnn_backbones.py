@@ -148,8 +148,7 @@ def build_application_backbone(name, image_shape, weights=None):
     image_shape = tuple(int(s) for s in image_shape)
     if image_shape[-1] != 3:
         raise ValueError(
-            f"the {class_name} backbone takes 3-channel (RGB) images; got image_shape "
-            f"{image_shape}"
+            f"the {class_name} backbone takes 3-channel (RGB) images; got image_shape {image_shape}"
         )
     application = getattr(keras.applications, class_name)(
         include_top=False, weights=weights, input_shape=image_shape, **extra

@@ -60,7 +60,8 @@ def _check_images(images, channels):
         shape = getattr(images, "shape", None)
         raise ValueError(
             "detect takes a list of images (height, width, channels) or a 4-d array; got "
-            f"{type(images).__name__}" + (f" of shape {tuple(shape)}" if shape else "")
+            f"{type(images).__name__}"
+            + (f" of shape {tuple(shape)}" if shape else "")
             + ". For one image, pass [image]"
         )
     checked = []
