@@ -72,6 +72,7 @@ EXPECTED = {
         "NormalEquationStats",
         "NormalEquationsSolution",
         "RankDeficientWarning",
+        "TransferReport",
         "build_char_rnn",
         "build_embedding_recommender",
         "build_linear_regression",
@@ -81,6 +82,7 @@ EXPECTED = {
         "build_perceptron",
         "build_small_cnn",
         "fit_normal_equations",
+        "transfer_mask_rcnn",
     ],
     "tfzoo.estimators": [
         "CNNClassifier",
@@ -114,7 +116,12 @@ EXPECTED = {
         "tf_config_workers",
         "tpu_address",
     ],
-    "tfzoo.evaluation": ["coco_evaluate", "to_coco_detections", "to_coco_ground_truth"],
+    "tfzoo.evaluation": [
+        "coco_evaluate",
+        "to_coco_detections",
+        "to_coco_ground_truth",
+        "to_coco_results",
+    ],
     "tfzoo.reports": [
         "classification_report",
         "detection_report",

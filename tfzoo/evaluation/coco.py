@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 
 import numpy as np
@@ -228,6 +229,97 @@ def to_coco_detections(detections, image_ids=None):
             if rles[j] is not None:
                 result["segmentation"] = rles[j]
             results.append(result)
+    return results
+
+
+def to_coco_results(detections, image_ids, category_ids=None, path=None):
+    """COCO results (a list, and optionally a JSON file) from per-image detections.
+
+    Args:
+        detections: a list with one dict per image, as ``MaskRCNN.detect`` returns them:
+            ``"boxes"`` ``(N, 4)`` ``[y1, x1, y2, x2]`` in the image's pixels (exclusive
+            ``y2``/``x2``), ``"classes"`` ``(N,)`` (contiguous ids ``1..num_classes``),
+            ``"scores"`` ``(N,)`` and optionally ``"masks"`` ``(N, H, W)`` (0/1, bool, or
+            probabilities kept where ``>= 0.5``) at the image's own resolution.
+        image_ids: the COCO image id of each image, in the order of ``detections``.
+        category_ids: ``None`` (a class id is its category id, as ``to_coco_ground_truth``
+            numbers them), or a mapping ``{class id: COCO category id}`` such as the COCO
+            loader's ``category_ids``, to give COCO's own (often non-contiguous) ids back.
+        path: where to write the results as JSON (COCO's results-file format, what
+            ``COCO.loadRes`` reads); ``None`` writes nothing.
+
+    Returns:
+        The list of COCO result dicts: ``"image_id"``, ``"category_id"``, ``"score"``,
+        ``"bbox"`` ``[x, y, width, height]`` and, with masks, ``"segmentation"`` (COCO RLE with
+        ``"size"`` ``[H, W]`` and ``"counts"`` a string, encoded by pycocotools).
+    """
+    if isinstance(detections, dict) or not isinstance(detections, (list, tuple)):
+        raise ValueError(
+            "detections must be a list with one dict per image (as MaskRCNN.detect returns); "
+            f"got {type(detections).__name__}. For batched arrays use to_coco_detections"
+        )
+    image_ids = list(image_ids)
+    if len(image_ids) != len(detections):
+        raise ValueError(
+            f"image_ids has {len(image_ids)} entries but detections have {len(detections)} images"
+        )
+    if category_ids is not None and not hasattr(category_ids, "keys"):
+        raise ValueError(
+            f"category_ids must be None or a mapping {{class id: category id}}, got "
+            f"{type(category_ids).__name__}"
+        )
+    mapping = None if category_ids is None else {int(k): int(v) for k, v in category_ids.items()}
+    results = []
+    for i, (image_id, found) in enumerate(zip(image_ids, detections)):
+        what = f"detections[{i}]"
+        if not isinstance(found, dict):
+            raise ValueError(f"{what} must be a dict, got {type(found).__name__}")
+        boxes = _array(found, "boxes", what, 2, np.float64)
+        classes = _array(found, "classes", what, 1)
+        scores = _array(found, "scores", what, 1, np.float64)
+        arrays = {"boxes": boxes, "classes": classes, "scores": scores}
+        masks = None
+        if found.get("masks") is not None:
+            masks = _array(found, "masks", what, 3)
+            arrays["masks"] = masks
+        if boxes.shape[1:] != (4,):
+            raise ValueError(f"{what}['boxes'] must be (N, 4), got shape {boxes.shape}")
+        for key, arr in arrays.items():
+            if len(arr) != len(boxes):
+                raise ValueError(
+                    f"{what}[{key!r}] has {len(arr)} rows but {what}['boxes'] has {len(boxes)}"
+                )
+        if not (np.all(np.isfinite(boxes)) and np.all(np.isfinite(scores))):
+            raise ValueError(f"{what} boxes and scores must be finite")
+        if mapping is not None:
+            unknown = sorted({int(c) for c in classes} - set(mapping))
+            if unknown:
+                raise ValueError(
+                    f"{what} has class ids {unknown} that category_ids does not map; it maps "
+                    f"{sorted(mapping)}"
+                )
+        elif np.any(classes < 1):
+            raise ValueError(
+                f"{what} classes must be >= 1 (0 is background), got "
+                f"{np.unique(classes[classes < 1]).tolist()}"
+            )
+        rles = [None] * len(boxes)
+        if masks is not None and len(masks):
+            rles = _encode(_pycocotools()[0], _binary(masks))
+        for j in range(len(boxes)):
+            c = int(classes[j])
+            result = {
+                "image_id": int(image_id) if isinstance(image_id, (int, np.integer)) else image_id,
+                "category_id": c if mapping is None else mapping[c],
+                "score": float(scores[j]),
+                "bbox": _xywh(boxes[j]),
+            }
+            if rles[j] is not None:
+                result["segmentation"] = rles[j]
+            results.append(result)
+    if path is not None:
+        with open(path, "w") as f:
+            json.dump(results, f)
     return results
 
 

@@ -14,6 +14,7 @@ from tfzoo.models.lstm import (
     build_lstm_forecaster,
 )
 from tfzoo.models.mask_rcnn import MaskRCNN, build_mask_rcnn
+from tfzoo.models.mask_rcnn_transfer import TransferReport, transfer_mask_rcnn
 from tfzoo.models.perceptron import build_perceptron
 from tfzoo.models.recommender import build_embedding_recommender
 from tfzoo.models.small_cnn import build_small_cnn
@@ -24,6 +25,7 @@ __all__ = [
     "NormalEquationStats",
     "NormalEquationsSolution",
     "RankDeficientWarning",
+    "TransferReport",
     "build_char_rnn",
     "build_embedding_recommender",
     "build_linear_regression",
@@ -33,4 +35,5 @@ __all__ = [
     "build_perceptron",
     "build_small_cnn",
     "fit_normal_equations",
+    "transfer_mask_rcnn",
 ]

@@ -10,6 +10,14 @@ so the training step compiles with ``jit_compile=True`` (XLA on TensorFlow
 and JAX, TPU). The model is written in ``keras.ops`` and trains through
 Keras's backend-neutral ``compute_loss`` hook, so ``fit``, ``evaluate``,
 ``predict`` and ``export`` run on the TensorFlow, JAX and PyTorch backends.
+
+``model.detect(images)`` takes images of any size (letterboxed to the model's
+size) and returns each image's detections in its own pixels and resolution
+(:mod:`tfzoo.models.mask_rcnn_detect`); the backbone may be a named
+``keras.applications`` network with frozen stages
+(:mod:`tfzoo.models.mask_rcnn_backbones`), and :func:`transfer_mask_rcnn`
+(:mod:`tfzoo.models.mask_rcnn_transfer`) starts a model for new classes from
+a trained one.
 """
 
 from __future__ import annotations
@@ -33,33 +41,14 @@ from tfzoo.layers.detection import (
 )
 from tfzoo.layers.detection_targets import RoISampler, RPNTargets, head_losses, rpn_losses
 from tfzoo.layers.roi_align import RoIAlign
+from tfzoo.models.mask_rcnn_backbones import (
+    backbone_name,
+    build_application_backbone,
+    build_small_backbone,
+    freeze_backbone,
+)
 
 LOSS_NAMES = ("rpn_class_loss", "rpn_box_loss", "class_loss", "box_loss", "mask_loss")
-
-
-def build_small_backbone(image_shape, widths=(32, 64, 96, 128, 160), name="small_backbone"):
-    """A small convolutional backbone that trains from scratch on a CPU.
-
-    A stride-2 stem, then one stage per level (a stride-2 3x3 convolution and
-    a 3x3 convolution, each with batch norm and ReLU). Outputs the maps of
-    strides 4, 8, 16 and 32 (C2..C5).
-    """
-
-    def conv(x, filters, stride, label):
-        x = keras.layers.Conv2D(
-            filters, 3, strides=stride, padding="same", use_bias=False, name=f"{label}_conv"
-        )(x)
-        x = keras.layers.BatchNormalization(name=f"{label}_bn")(x)
-        return keras.layers.ReLU(name=f"{label}_relu")(x)
-
-    images = keras.Input(shape=tuple(image_shape), name="images")
-    x = conv(images, widths[0], 2, "stem")
-    outputs = []
-    for level, filters in enumerate(widths[1:], start=2):
-        x = conv(x, filters, 2, f"c{level}a")
-        x = conv(x, filters, 1, f"c{level}b")
-        outputs.append(x)
-    return keras.Model(images, outputs, name=name)
 
 
 def build_fpn(backbone, filters=64, name="fpn"):
@@ -151,6 +140,13 @@ class MaskRCNN(keras.Model):
     compiles assertions out; JAX and PyTorch have no in-graph assertions, so
     there only the checks of in-memory arrays run. ``predict`` on zero
     images returns empty arrays.
+
+    :meth:`detect` takes a list of images of any size and returns, per image,
+    boxes, classes, scores and full-resolution masks in that image's own
+    pixels. ``class_names`` (optional; ``num_classes`` names, or
+    ``num_classes + 1`` with the background first as ``make_shapes`` gives
+    them) are kept in the config (``model.class_names``, background first) and
+    name ``detect``'s detections.
     """
 
     def __init__(
@@ -175,10 +171,12 @@ class MaskRCNN(keras.Model):
         score_threshold=0.05,
         detection_iou=0.5,
         seed=None,
+        class_names=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         num_classes = check_int(num_classes, "num_classes")
+        self.class_names = _check_class_names(class_names, num_classes)
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
@@ -300,6 +298,15 @@ class MaskRCNN(keras.Model):
         raw = self._raw_outputs(images, training)
         if training:
             return raw
+        out = self._infer(images, raw)
+        masks = box_ops.paste_masks(
+            out.pop("roi_masks"), out["boxes"], self.image_shape[0], self.image_shape[1]
+        )
+        return {**out, "masks": masks}
+
+    def _infer(self, images, raw):
+        """Padded detections with each detection's mask probabilities on its box
+        (``roi_masks`` (B, D, 28, 28), zeros on padding), not pasted."""
         features, logits, deltas = raw["features"], raw["rpn_logits"], raw["rpn_deltas"]
         anchors = self.anchor_generator(images)
         proposals, _, valid = self.proposal_layer(logits, deltas, anchors, training=False)
@@ -309,12 +316,11 @@ class MaskRCNN(keras.Model):
         found = ops.arange(self.max_detections, dtype="int32")[None] < count[:, None]
         probs = ops.sigmoid(ops.cast(mask_logits, "float32"))
         probs = probs * ops.cast(found, "float32")[..., None, None]
-        masks = box_ops.paste_masks(probs, boxes, self.image_shape[0], self.image_shape[1])
         return {
             "boxes": boxes,
             "classes": ops.where(found, classes, -1),
             "scores": scores,
-            "masks": masks,
+            "roi_masks": probs,
             "num_detections": count,
         }
 
@@ -539,6 +545,51 @@ class MaskRCNN(keras.Model):
             )
         return result
 
+    # -- images of any size ----------------------------------------------
+    def detect(self, images, score_threshold=0.5, batch_size=8):
+        """Detect objects in images of any size; results in each image's own pixels.
+
+        Args:
+            images: a list of images ``(height, width, channels)`` of any height,
+                width and aspect ratio (or a 4-d array of images of one size):
+                ``uint8`` pixels 0..255, or floats in ``[0, 1]`` (anything else
+                is a ``ValueError``, as are NaNs). A 2-d image is taken for a
+                1-channel model.
+            score_threshold: detections scoring below it are dropped (the
+                model's own ``score_threshold``, applied before NMS, still
+                holds: a lower value here returns nothing more).
+            batch_size: images per prediction call. Every call runs one
+                compiled function of a fixed batch size: the last batch is
+                padded with blank images, and fewer images than
+                ``batch_size`` run at the next power of two, so repeated
+                calls do not retrace.
+
+        Returns:
+            A list with one dict per image: ``"boxes"`` float32 ``(N, 4)``
+            ``[y1, x1, y2, x2]`` in the image's pixels (``y2``/``x2``
+            exclusive, as ``make_shapes`` and the COCO loader give them),
+            clipped to the image; ``"classes"`` int32 ``(N,)`` (ids
+            ``1..num_classes``); ``"scores"`` float32 ``(N,)``, highest first;
+            ``"masks"`` uint8 ``(N, height, width)`` 0/1 at the image's own
+            resolution; and ``"names"`` (each detection's class name) when
+            the model has ``class_names``.
+
+        Each image is letterboxed to ``image_shape`` (scaled by one factor,
+        placed top-left, zero-padded: ``tfzoo.datasets.letterbox.Letterbox``),
+        as the COCO loader prepares training images; boxes map back as
+        ``original = model / scale``, and each mask head output is pasted into
+        its box at the original resolution.
+        """
+        from tfzoo.models.mask_rcnn_detect import detect
+
+        return detect(self, images, score_threshold=score_threshold, batch_size=batch_size)
+
+    def _predict_rois(self, images, batch_size):
+        """Padded detections of model-size images in [0, 1], with unpasted ``roi_masks``."""
+        from tfzoo.models.mask_rcnn_detect import predict_rois
+
+        return predict_rois(self, images, batch_size)
+
     # -- saving ----------------------------------------------------------
     def get_config(self):
         return {
@@ -563,6 +614,7 @@ class MaskRCNN(keras.Model):
             "score_threshold": self.score_threshold,
             "detection_iou": self.detection_iou,
             "seed": self.seed,
+            "class_names": None if self.class_names is None else list(self.class_names),
         }
 
     @classmethod
@@ -584,34 +636,63 @@ def _pixels(x):
 def build_mask_rcnn(
     num_classes,
     image_shape=(128, 128, 3),
-    backbone=None,
+    backbone="small",
     backbone_layers=None,
     fpn_filters=64,
+    backbone_weights=None,
+    frozen_stages=0,
+    freeze_batch_norm=False,
     **kwargs,
 ):
     """Build an uncompiled Mask R-CNN.
 
     Args:
         num_classes: object classes, background excluded (class ids 1..num_classes).
-        image_shape: ``(height, width, channels)``; static (XLA/TPU).
-        backbone: ``None`` for :func:`build_small_backbone` (trains from scratch
-            on a CPU), or any Keras model on images: with several outputs
-            (finest first) they are used as the pyramid inputs; otherwise name
-            the layers to tap in ``backbone_layers`` (e.g. for
+        image_shape: ``(height, width, channels)``; static (XLA/TPU). Named
+            ``keras.applications`` backbones need a height and width that are
+            multiples of 32 (and at least 32).
+        backbone: ``"small"`` (the default; ``None`` means the same):
+            :func:`build_small_backbone`, which trains from scratch on a CPU; or
+            the name of a ``keras.applications`` backbone, ``"resnet50"``,
+            ``"mobilenet_v3_large"`` or ``"efficientnet_v2_b0"`` (Keras's class
+            names ``"ResNet50"``, ``"MobileNetV3Large"``, ``"EfficientNetV2B0"``
+            are accepted too), tapped at strides 4, 8, 16 and 32 and with its
+            own preprocessing inside the model (see
+            :mod:`tfzoo.models.mask_rcnn_backbones`); or any Keras model on
+            images: with several outputs (finest first) they are used as the
+            pyramid inputs; otherwise name the layers to tap in
+            ``backbone_layers`` (e.g. for
             ``keras.applications.MobileNetV2(include_top=False, weights=None,
             input_shape=image_shape)``: ``["block_3_expand_relu",
-            "block_6_expand_relu", "block_13_expand_relu", "out_relu"]``).
-            Preprocessing the images for a pretrained backbone is the
-            caller's job; the default backbone takes images in [0, 1].
+            "block_6_expand_relu", "block_13_expand_relu", "out_relu"]``). A
+            Keras model of your own gets no preprocessing: it receives the
+            model's images as they are.
         backbone_layers: names of the backbone layers to tap, finest first.
         fpn_filters: channels of the feature pyramid.
-        **kwargs: passed to :class:`MaskRCNN`: ``anchor_sizes`` (default 4 x
-            each stride), ``aspect_ratios``, ``rpn_filters``,
-            ``pre_nms_top_k``, ``post_nms_top_k`` (training proposals),
-            ``inference_post_nms_top_k``, ``rpn_samples``, ``num_rois``,
-            ``num_mask_rois``, ``foreground_fraction``, ``fc_units``,
-            ``mask_filters``, ``mask_convs``, ``max_detections``,
+        backbone_weights: for a named backbone, ``None`` (random
+            initialisation) or ``"imagenet"`` (downloaded by Keras on first
+            use into ``~/.keras/models``) or a path to a weights file. A saved
+            ``.keras`` model keeps its weights in the file: loading it
+            downloads nothing.
+        frozen_stages: backbone stages that are not trained, counted as
+            detectron2's ``FREEZE_AT``: 0 none, 1 the stem, 2 the stem and C2,
+            ..., 5 the whole backbone (``2`` is usual with ImageNet weights).
+        freeze_batch_norm: make the backbone's batch normalisation layers not
+            trainable, so they run in inference mode (their moving statistics
+            are used and not updated): what small batches of a pretrained
+            backbone need.
+        **kwargs: passed to :class:`MaskRCNN`: ``class_names``,
+            ``anchor_sizes`` (default 4 x each stride), ``aspect_ratios``,
+            ``rpn_filters``, ``pre_nms_top_k``, ``post_nms_top_k`` (training
+            proposals), ``inference_post_nms_top_k``, ``rpn_samples``,
+            ``num_rois``, ``num_mask_rois``, ``foreground_fraction``,
+            ``fc_units``, ``mask_filters``, ``mask_convs``, ``max_detections``,
             ``score_threshold``, ``detection_iou``, ``seed``.
+
+    Every backbone takes images in ``[0, 1]`` (``uint8`` arrays given to
+    ``fit``, ``evaluate``, ``predict`` and ``detect`` are divided by 255).
+    The frozen flags are part of the model's config: they survive ``.keras``
+    saving and :func:`transfer_mask_rcnn`.
 
     Returns:
         A built, uncompiled :class:`MaskRCNN`. Compile it with an optimizer
@@ -621,9 +702,35 @@ def build_mask_rcnn(
     image_shape = tuple(int(s) for s in image_shape)
     if len(image_shape) != 3:
         raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
-    if backbone is None:
-        backbone = build_small_backbone(image_shape)
-    elif backbone_layers:
+    frozen_stages = check_int(frozen_stages, "frozen_stages", minimum=0)
+    named = backbone is None or isinstance(backbone, str)
+    if named:
+        name = "small" if backbone is None else backbone_name(backbone)
+        if name == "small":
+            if backbone_weights is not None:
+                raise ValueError(
+                    "backbone_weights needs a keras.applications backbone; the 'small' backbone "
+                    f"has no pretrained weights (got backbone_weights={backbone_weights!r})"
+                )
+            backbone = build_small_backbone(image_shape)
+        else:
+            backbone = build_application_backbone(name, image_shape, weights=backbone_weights)
+    elif not isinstance(backbone, keras.Model):
+        raise ValueError(
+            "backbone must be 'small', a keras.applications name or a Keras model; got "
+            f"{type(backbone).__name__}"
+        )
+    elif backbone_weights is not None:
+        raise ValueError(
+            "backbone_weights is for named backbones; load the weights into your own model "
+            f"yourself (got backbone_weights={backbone_weights!r})"
+        )
+    if named and backbone_layers:
+        raise ValueError(
+            "backbone_layers is for a Keras model of your own; a named backbone is tapped at "
+            f"strides 4, 8, 16 and 32 itself (got backbone_layers={backbone_layers!r})"
+        )
+    if backbone_layers:
         backbone = keras.Model(
             backbone.inputs,
             [backbone.get_layer(name).output for name in backbone_layers],
@@ -631,10 +738,30 @@ def build_mask_rcnn(
         )
     elif len(backbone.outputs) < 2:
         raise ValueError("a single-output backbone needs backbone_layers= naming the layers to tap")
+    if frozen_stages or freeze_batch_norm:
+        freeze_backbone(backbone, image_shape, frozen_stages, freeze_batch_norm)
     features = build_fpn(backbone, fpn_filters)
     model = MaskRCNN(features, num_classes, image_shape, **kwargs)
     model.build((None,) + image_shape)
     return model
+
+
+def _check_class_names(class_names, num_classes):
+    """``None``, or the names as a tuple indexed by class id (entry 0 the background)."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+        raise ValueError(f"class_names must be a list of strings, got {class_names!r}")
+    names = tuple(class_names)
+    if len(names) == num_classes:
+        names = ("background", *names)
+    if len(names) != num_classes + 1:
+        raise ValueError(
+            f"class_names must name the {num_classes} classes (ids 1..{num_classes}), or "
+            f"{num_classes + 1} with the background first as make_shapes gives them; got "
+            f"{len(names)} names"
+        )
+    return names
 
 
 def _check_target_keys(targets):
