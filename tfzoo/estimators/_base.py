@@ -477,6 +477,8 @@ class BaseKerasEstimator(BaseEstimator):
         return np.concatenate(parts, axis=0)
 
     def _validated_for_predict(self, X):
+        if _plain_rows_for(self, X):
+            return X  # what validate_data would return for it, checked in microseconds
         check_is_fitted(self, "model_")
         return validate_data(
             self,
@@ -505,6 +507,29 @@ class BaseKerasEstimator(BaseEstimator):
         tags.non_deterministic = False
         tags.input_tags.sparse = self._sparse_input
         return tags
+
+
+def _plain_rows_for(estimator, X):
+    """Whether ``X`` is rows that ``validate_data(estimator, X, reset=False,
+    dtype=[float64, float32])`` would hand back unchanged and without a warning.
+
+    That is a fitted estimator without feature names and a NumPy array (not a
+    subclass) of float32 or float64 with 2 axes, at least one row, the fitted
+    number of columns and only finite values. scikit-learn's checks cost about
+    150 microseconds a call, most of a 1-row prediction on JAX; this test costs
+    a few. Anything else (lists, frames, sparse, other dtypes, a wrong width,
+    NaN) goes through ``validate_data``, which raises or converts as it does.
+    """
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and (X.dtype == np.float64 or X.dtype == np.float32)
+        and X.shape[0] > 0
+        and "model_" in estimator.__dict__
+        and "feature_names_in_" not in estimator.__dict__
+        and X.shape[1] == estimator.__dict__.get("n_features_in_")
+        and bool(np.isfinite(X).all())
+    )
 
 
 class NDInputMixin:

@@ -208,16 +208,23 @@ def make_predict_function(target, variables, dtype):
     if name == "jax":
         import jax
 
+        from tfzoo.distribute import keras_fixes
+
+        x64 = str(dtype) == "float64"
+
         def pure(values, x):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            # Keras's float64 promotion matters only while JAX traces (this body runs
+            # then, not on the calls that reuse the compiled function); 64-bit types
+            # must be on for every call, or float64 inputs would trace a float32 twin.
+            promotion = keras_fixes.float64_promotion() if x64 else contextlib.nullcontext()
+            with promotion, keras.StatelessScope(state_mapping=list(zip(variables, values))):
                 return target(x, training=False)
 
         compiled = jax.jit(pure)
 
         def predict(x):
-            with dtype_scope(dtype):
-                out = compiled([v.value for v in variables], x)
-                return np.asarray(out)
+            with jax.enable_x64(True) if x64 else contextlib.nullcontext():
+                return np.asarray(compiled([v.value for v in variables], x))
 
         return predict
     if name == "torch":
