@@ -1,0 +1,43 @@
+"""predict's shortcut past ``validate_data`` for plain rows changes nothing a user sees."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfzoo import PerceptronRegressor
+
+
+def test_plain_rows_predict_as_validated_input_does_and_bad_rows_still_fail():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0])
+    est = PerceptronRegressor(hidden_units=4, epochs=2, random_state=0).fit(X, y)
+    reference = est.predict(X.tolist())  # a list: validated by scikit-learn
+    for rows in (X, X.astype(np.float32), np.asfortranarray(X)):
+        got = est.predict(rows)
+        expected = reference if rows.dtype == np.float64 else est.predict(rows.tolist())
+        np.testing.assert_array_equal(got, expected)
+    one = est.predict(X[:1])
+    assert one.shape == (1,)
+    np.testing.assert_allclose(one, reference[:1], rtol=1e-12)  # float64: 1 ulp at most
+    bad = X[:3].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        est.predict(bad)
+    bad[1, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        est.predict(bad)
+    with pytest.raises(
+        ValueError, match="X has 3 features, but PerceptronRegressor is expecting 4"
+    ):
+        est.predict(X[:, :3])
+    with pytest.raises(ValueError, match="0 sample"):
+        est.predict(X[:0])
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        est.predict(X[0])
+    # fitted on named columns: plain rows warn as scikit-learn's own estimators do
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    named = PerceptronRegressor(hidden_units=4, epochs=2, random_state=0).fit(frame, y)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        named.predict(X)
+    np.testing.assert_array_equal(named.predict(frame), est.predict(X))
