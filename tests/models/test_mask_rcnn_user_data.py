@@ -116,6 +116,7 @@ def test_detect_checks_its_input(tiny):
         tiny.detect([image], score_threshold=2)
 
 
+@pytest.mark.compile_heavy
 def test_detect_runs_the_model_at_any_size(tiny):
     # Mask logits pushed up: every detection's mask fills its box, whatever the weights.
     bias = tiny.mask_head.logits.bias
@@ -251,6 +252,7 @@ def _backbone_part(model):
     }
 
 
+@pytest.mark.compile_heavy
 def test_named_backbones_build_freeze_preprocess_and_save(monkeypatch, tmp_path):
     _no_download(monkeypatch)
     shape = (64, 64, 3)
@@ -341,6 +343,7 @@ def _two_class_shapes():
     return data["images"], targets
 
 
+@pytest.mark.compile_heavy
 def test_transfer_to_two_classes_keeps_all_but_the_class_heads_and_trains(tiny, tmp_path):
     # The source's weights moved off their initial values, as training moves them (the
     # benchmark script transfers a model trained for real); moving variances stay positive.
