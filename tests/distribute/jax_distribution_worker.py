@@ -10,15 +10,12 @@ itself: every check is the parent's. The data come from :func:`data`, which
 the parent calls too (on TensorFlow) for its scikit-learn reference.
 """
 
-import json
 import logging
-import os
-import sys
-import traceback
 
 import numpy as np
 
 from tests.backends_worker import _error  # (imports nothing heavy: no TensorFlow, no JAX)
+from tests.distribute import jax_child
 
 DEVICES = 4
 
@@ -224,14 +221,8 @@ def main(out_dir):
         normal_equations.sharded_normal_equation_stats = sharded
 
     results["log"] = messages
-    np.savez(os.path.join(out_dir, "arrays.npz"), **arrays)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1, default=str)
+    jax_child.write(out_dir, results, arrays)
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1])
-    except BaseException:
-        traceback.print_exc()
-        sys.exit(1)
+    jax_child.main(main)

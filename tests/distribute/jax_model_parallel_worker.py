@@ -11,16 +11,13 @@ take one training step on it. It writes what it saw to
 itself: every check is the parent's.
 """
 
-import json
 import logging
-import os
-import sys
 import time
-import traceback
 
 import numpy as np
 
 from tests.backends_worker import _error  # (imports nothing heavy: no TensorFlow, no JAX)
+from tests.distribute import jax_child
 
 DEVICES = 4
 MESH = (2, 2)
@@ -286,14 +283,8 @@ def main(out_dir):
     }
     lap("errors")
     results["log"] = messages
-    np.savez(os.path.join(out_dir, "arrays.npz"), **arrays)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1, default=str)
+    jax_child.write(out_dir, results, arrays)
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1])
-    except BaseException:
-        traceback.print_exc()
-        sys.exit(1)
+    jax_child.main(main)

@@ -8,18 +8,13 @@ is deselected on the others, being under ``tests/distribute/``) checks what
 it saw against one-device runs in the same child and scikit-learn.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
 
+from tests.distribute import jax_child
 from tests.distribute import jax_distribution_worker as worker
-from tests.netns import ROOT
 
 TIMEOUT_S = 240
 TOL = 1e-5
@@ -28,34 +23,7 @@ TOL = 1e-5
 @pytest.fixture(scope="module")
 def child(tmp_path_factory):
     out = tmp_path_factory.mktemp("jax_distribution")
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "PYTHONPATH")}
-    flags = env.get("XLA_FLAGS", "")
-    env.update(
-        PYTHONPATH=str(ROOT),
-        KERAS_BACKEND="jax",
-        JAX_PLATFORMS="cpu",
-        CUDA_VISIBLE_DEVICES="",
-        XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={worker.DEVICES}".strip(),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.distribute.jax_distribution_worker", str(out)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, stderr = proc.communicate()
-        pytest.fail(f"the JAX worker ran past {TIMEOUT_S} s:\n{stderr[-4000:]}")
-    assert proc.returncode == 0, f"the JAX worker failed:\n{stderr[-6000:]}"
-    with open(out / "results.json") as f:
-        results = json.load(f)
-    with np.load(out / "arrays.npz") as arrays:
-        return results, dict(arrays)
+    return jax_child.run("tests.distribute.jax_distribution_worker", out, worker.DEVICES, TIMEOUT_S)
 
 
 def test_auto_resolves_to_data_parallel_over_the_host_devices(child):

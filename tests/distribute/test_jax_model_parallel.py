@@ -10,17 +10,12 @@ model's outputs and weights after a training step are the unsharded model's
 (built from the same weights in the same child, on one device).
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 
+from tests.distribute import jax_child
 from tests.distribute import jax_model_parallel_worker as worker
-from tests.netns import ROOT
 
 TIMEOUT_S = 240
 TOL = 1e-5
@@ -30,40 +25,16 @@ REPLICATED = {"spec": None, "devices": worker.DEVICES}
 @pytest.fixture(scope="module")
 def child(tmp_path_factory):
     out = tmp_path_factory.mktemp("jax_model_parallel")
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "PYTHONPATH")}
-    flags = env.get("XLA_FLAGS", "")
-    env.update(
-        PYTHONPATH=str(ROOT),
-        KERAS_BACKEND="jax",
-        JAX_PLATFORMS="cpu",
-        CUDA_VISIBLE_DEVICES="",
-        # XLA's CPU code generation at its cheapest: the child compiles a dozen
-        # programs and runs each a few times (40 s -> 31 s of CPU, measured here);
-        # the SPMD partitioning, which is what is checked, is the same
-        XLA_FLAGS=(
-            f"{flags} --xla_force_host_platform_device_count={worker.DEVICES} "
-            "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-        ).strip(),
+    # XLA's CPU code generation at its cheapest: the child compiles a dozen
+    # programs and runs each a few times (40 s -> 31 s of CPU, measured here);
+    # the SPMD partitioning, which is what is checked, is the same
+    return jax_child.run(
+        "tests.distribute.jax_model_parallel_worker",
+        out,
+        worker.DEVICES,
+        TIMEOUT_S,
+        "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.distribute.jax_model_parallel_worker", str(out)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, stderr = proc.communicate()
-        pytest.fail(f"the JAX worker ran past {TIMEOUT_S} s:\n{stderr[-4000:]}")
-    assert proc.returncode == 0, f"the JAX worker failed:\n{stderr[-6000:]}"
-    with open(out / "results.json") as f:
-        results = json.load(f)
-    with np.load(out / "arrays.npz") as arrays:
-        return results, dict(arrays)
 
 
 def _split(spec, shape, shard_shape):
