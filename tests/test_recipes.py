@@ -71,9 +71,10 @@ CASES = {
     # eight steps are too few for AP > 0; the loss must fall (2.34 -> 2.01 in the smoke run,
     # trained from the generated COCO folder; with --learning-rate 0 it is 3.01 -> 2.97)
     "street_objects": _below("final training loss", "first-epoch training loss", factor=0.95),
-    # the same on a VIA folder of images of two sizes (_via_folder)
+    # the same on a VIA folder of images of two sizes (_via_folder): 2.16 -> 2.00; with
+    # --learning-rate 0 it rises, 2.92 -> 2.95
     "instance_segmentation": _below(
-        "final training loss", "first-epoch training loss", factor=0.95
+        "final training loss", "first-epoch training loss", factor=0.97
     ),
 }
 
