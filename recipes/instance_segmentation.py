@@ -85,7 +85,14 @@ def build_parser():
     p.add_argument("--backbone", default="small", help="small, or a keras.applications name")
     p.add_argument("--backbone-weights", default=None, help="None, imagenet, or a weights file")
     p.add_argument("--frozen-stages", type=int, default=0, help="backbone stages not trained")
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass")
+    p.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="default: one pass over the training set; fewer steps go on through the same pass "
+        "in the next epoch (with --shuffle the order is drawn anew each epoch, so such a pass "
+        "can repeat and miss images: --no-shuffle reads each image once per pass)",
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--augment", action="store_true", help="flip, scale and colour jitter")
@@ -459,6 +466,7 @@ def main(argv=None, *, train_arrays=None, data_rows=()):
     if args.smoke:
         args.epochs, args.steps_per_epoch, args.batch_size = 2, 4, 2
         args.image_size, args.report_images = "64", min(args.report_images, 8)
+        args.max_instances, args.max_detections = min(args.max_instances, 4), 16
     size = image_size(args.image_size)
     kind, (train_file, train_dir), (val_file, val_dir) = data_paths(args)
     plt = use_agg_backend()
