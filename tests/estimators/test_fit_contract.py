@@ -81,6 +81,12 @@ class _Capture(logging.Handler):
 
 def test_fit_predict_and_grid_search_do_not_log_retracing(blobs):
     X, y = blobs
+    # TensorFlow's frequent-tracing detector is process-wide, keyed by the code of Keras's
+    # train function and looking at its last 10 calls: earlier tests in this worker (new
+    # models stepped once by partial_fit, each call a trace) can leave traces in that window.
+    # One fit of 10 epochs (traced once, then 19 calls without tracing) pushes them out, so
+    # what is checked below is this test's own calls.
+    _fast(epochs=10).fit(X, y)
     capture = _Capture()
     logger = logging.getLogger("tensorflow")
     logger.addHandler(capture)
