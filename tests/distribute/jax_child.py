@@ -7,6 +7,7 @@ exits non-zero on any error (``main``). Imports nothing heavy.
 """
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -51,6 +52,20 @@ def run(module, out, devices, timeout_s, extra_xla_flags=""):
         results = json.load(f)
     with np.load(os.path.join(out, "arrays.npz")) as arrays:
         return results, dict(arrays)
+
+
+def collect_log(name):
+    """The messages logged to logger ``name`` from now on (INFO and up), as a list."""
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    log = logging.getLogger(name)
+    log.addHandler(Collect())
+    log.setLevel(logging.INFO)
+    return messages
 
 
 def write(out_dir, results, arrays):

@@ -10,8 +10,6 @@ itself: every check is the parent's. The data come from :func:`data`, which
 the parent calls too (on TensorFlow) for its scikit-learn reference.
 """
 
-import logging
-
 import numpy as np
 
 from tests.backends_worker import _error  # (imports nothing heavy: no TensorFlow, no JAX)
@@ -47,15 +45,7 @@ def main(out_dir):
     from tfzoo.estimators import CNNClassifier
     from tfzoo.models import build_linear_regression, build_perceptron, fit_normal_equations
 
-    messages = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    log = logging.getLogger("tfzoo.distribute")
-    log.addHandler(Collect())
-    log.setLevel(logging.INFO)
+    messages = jax_child.collect_log("tfzoo.distribute")
 
     class SeenDistribution(keras.callbacks.Callback):
         """What ``keras.distribution.distribution()`` is while ``fit`` runs."""

@@ -11,7 +11,6 @@ take one training step on it. It writes what it saw to
 itself: every check is the parent's.
 """
 
-import logging
 import time
 
 import numpy as np
@@ -69,15 +68,7 @@ def main(out_dir):
     )
     from tfzoo.tuning import PerceptronHyperModel, make_tuner
 
-    messages = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    log = logging.getLogger("tfzoo.distribute")
-    log.addHandler(Collect())
-    log.setLevel(logging.INFO)
+    messages = jax_child.collect_log("tfzoo.distribute")
 
     results = {"backend": keras.backend.backend(), "devices": len(jax.devices())}
     arrays = {}
