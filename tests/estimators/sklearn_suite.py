@@ -4,6 +4,7 @@ that parallel test workers can share the suite's minutes)."""
 
 import inspect
 
+from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import (
     check_classifiers_multilabel_output_format_decision_function,
@@ -124,6 +125,39 @@ def expected_failed_checks(estimator):
 
 
 ESTIMATORS = FLAT_ESTIMATORS + WRAPPER_ESTIMATORS + ND_ESTIMATORS
+
+
+#: The checks that assert what training reached: accuracy on blobs, R^2 > 0.5, that
+#: every class is predicted, that class weights move the predictions. They fit with the
+#: estimator's own epochs (above). Every other check tests the API contract (shapes,
+#: errors, dtypes, pickling, invariances of the prediction function) and fits for
+#: QUICK_EPOCHS: scikit-learn runs its own iterative estimators through the suite with a
+#: few iterations (``_set_checking_parameters``), and most of a check's time here is epochs.
+TRAINING_CHECKS = frozenset(
+    {
+        "check_classifiers_train",
+        "check_regressors_train",
+        "check_classifiers_classes",
+        "check_class_weight_classifiers",
+        "check_class_weight_balanced_linear_classifier",
+    }
+)
+QUICK_EPOCHS = 2
+
+
+def check_name(check):
+    """The check function's name (``parametrize_with_checks`` hands out partials)."""
+    while hasattr(check, "func"):
+        check = check.func
+    return check.__name__
+
+
+def for_check(estimator, check):
+    """A clone of ``estimator`` with the epochs ``check`` needs (see ``TRAINING_CHECKS``)."""
+    params = estimator.get_params()
+    if check_name(check) in TRAINING_CHECKS or "epochs" not in params:
+        return estimator
+    return clone(estimator).set_params(epochs=min(QUICK_EPOCHS, params["epochs"]))
 
 
 def check_params(estimators):

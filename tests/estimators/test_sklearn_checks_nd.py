@@ -2,11 +2,11 @@
 
 import pytest
 
-from tests.estimators.sklearn_suite import ND_ESTIMATORS, check_params
+from tests.estimators.sklearn_suite import ND_ESTIMATORS, check_params, for_check
 
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::tfzoo.models.RankDeficientWarning")
 @check_params(ND_ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+    check(for_check(estimator, check))

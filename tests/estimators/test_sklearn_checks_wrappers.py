@@ -3,7 +3,12 @@ checks (see ``sklearn_suite``)."""
 
 import pytest
 
-from tests.estimators.sklearn_suite import MULTILABEL_CHECKS, WRAPPER_ESTIMATORS, check_params
+from tests.estimators.sklearn_suite import (
+    MULTILABEL_CHECKS,
+    WRAPPER_ESTIMATORS,
+    check_params,
+    for_check,
+)
 from tfzoo import KerasClassifier
 from tfzoo.models import build_perceptron
 
@@ -12,7 +17,7 @@ from tfzoo.models import build_perceptron
 @pytest.mark.filterwarnings("ignore::tfzoo.models.RankDeficientWarning")
 @check_params(WRAPPER_ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+    check(for_check(estimator, check))
 
 
 @pytest.mark.slow
