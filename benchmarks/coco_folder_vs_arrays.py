@@ -50,17 +50,24 @@ def main():
     p.add_argument("--out", default=None, help="recipe outputs (default: a temporary folder)")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--write", default=None, help="also write the table to this file")
+    p.add_argument(
+        "--save", action="store_true", help="keep each run's model as OUT/<run>/model.keras"
+    )
+    p.add_argument("--minutes", type=float, default=60.0, help="each run's training time budget")
     args = p.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="coco_vs_arrays_"))
     common = [
         "--image-size", str(args.image_size),
         "--epochs", str(args.epochs),
         "--steps-per-epoch", str(args.steps_per_epoch),
+        "--minutes", str(args.minutes),
         "--no-report",
     ] + ["--smoke"] * args.smoke  # fmt: skip
     results = {}
     for name, extra in (("COCO folder", []), ("arrays", ["--from-arrays"])):
         argv = common + ["--out", str(out / name.replace(" ", "_"))] + extra
+        if args.save:
+            argv += ["--save", str(out / name.replace(" ", "_") / "model.keras")]
         argv += ["--data-dir", str(out / "coco")]  # one folder for both
         results[name] = run(argv, out / f"{name.replace(' ', '_')}.json")
     load = os.getloadavg()

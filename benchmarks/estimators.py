@@ -27,6 +27,7 @@ one table of the three: tfzoo's fit, its 1-row predict against
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -43,8 +44,9 @@ select_backend()  # before keras is imported
 #: ``--jax-sync-dispatch``: JAX runs each small CPU computation on the calling thread
 #: (``jax_cpu_enable_async_dispatch=False``, set before JAX starts its CPU client; its
 #: environment variable is not read) instead of handing it to a worker thread and waiting.
-#: It applies to every contender alike. On this 2-core VM that handoff was most of a
-#: 1-row prediction: tfzoo's took 110-210 us with it and 39 us without it.
+#: It applies to every contender alike. tfzoo's own prediction polls a small result
+#: instead of sleeping on it (``tfzoo.estimators._runtime.SPIN_MAX_VALUES``), which
+#: saves one of the two thread wake-ups; this flag removes both.
 SYNC_DISPATCH = "--jax-sync-dispatch" in sys.argv[1:]
 if SYNC_DISPATCH and os.environ.get("KERAS_BACKEND") == "jax":
     import jax
@@ -59,6 +61,7 @@ import tfzoo  # noqa: E402
 from tfzoo.models import build_perceptron  # noqa: E402
 
 HIDDEN = 32
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
 
 
 def _median_time(fn, repeats):
@@ -100,8 +103,18 @@ def _keras_wrapper(task, epochs, batch_size):
         model.compile(keras.optimizers.Adam(0.01), loss)
         return model
 
-    cls = SKLearnClassifier if task == "classification" else SKLearnRegressor
-    return cls(model=build, fit_kwargs={"epochs": epochs, "batch_size": batch_size, "verbose": 0})
+    base = SKLearnClassifier if task == "classification" else SKLearnRegressor
+
+    class Quiet(base):
+        # Its predict calls model.predict with Keras's default progress bar, which
+        # keras.config.disable_interactive_logging() does not stop on Keras 3.15:
+        # written to os.devnull here, so that the table stays readable (a few
+        # microseconds of a call that takes about a millisecond).
+        def predict(self, X):
+            with contextlib.redirect_stdout(_DEVNULL):
+                return super().predict(X)
+
+    return Quiet(model=build, fit_kwargs={"epochs": epochs, "batch_size": batch_size, "verbose": 0})
 
 
 def _scikeras(task, n_features, epochs, batch_size):

@@ -45,3 +45,25 @@ def test_plain_rows_predict_as_validated_input_does_and_bad_rows_still_fail():
         named.predict(X)
     assert any("does not have valid feature names" in str(w.message) for w in seen), seen
     np.testing.assert_array_equal(named.predict(frame), est.predict(X))
+
+
+def test_predictions_follow_the_weights_after_partial_fit_and_warm_start():
+    # On JAX the prediction function holds the weights' values between calls
+    # (a 1-row call costs microseconds); every way of training must refresh them.
+    import keras
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    y = X @ np.array([2.0, -1.0, 0.5])
+
+    def model_outputs(est):  # the trained model's own float32 call, not the prediction path
+        return keras.ops.convert_to_numpy(est.model_(X.astype(np.float32)))[:, 0]
+
+    est = PerceptronRegressor(hidden_units=4, epochs=1, random_state=0).fit(X, y)
+    before = est.predict(X[:1])
+    np.testing.assert_allclose(est.predict(X), model_outputs(est), rtol=1e-4, atol=1e-5)
+    est.partial_fit(X, 3.0 * y)
+    assert not np.allclose(est.predict(X[:1]), before)
+    np.testing.assert_allclose(est.predict(X), model_outputs(est), rtol=1e-4, atol=1e-5)
+    est.set_params(warm_start=True, epochs=2).fit(X, -y)
+    np.testing.assert_allclose(est.predict(X[:1]), model_outputs(est)[:1], rtol=1e-4, atol=1e-5)

@@ -455,6 +455,9 @@ class BaseKerasEstimator(BaseEstimator):
                 with _runtime.dtype_scope(self.predict_dtype):
                     for dst, src in zip(copy_.weights, source.weights):
                         dst.assign(keras.ops.cast(src.value, dst.dtype))
+            refresh = getattr(self._predict_fn, "refresh", None)
+            if refresh is not None:  # JAX's function holds the values it was given
+                refresh()
         else:
             self._predict_fn = self._make_predict_fn()
 
