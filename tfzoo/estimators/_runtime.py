@@ -14,9 +14,9 @@ other backends, where:
   devices (JAX);
 - prediction on JAX is one ``jax.jit``-compiled function of the weights'
   values and the input (compiled once per input shape; a one-row call costs
-  about 20 microseconds, its result polled rather than waited for), run with
-  64-bit types enabled for the float64 prediction copy; on torch it is the model's eager call under
-  ``torch.no_grad()``, the cheapest honest path there (torch has no
+  about 20 microseconds, its result polled rather than waited for), run
+  with 64-bit types enabled for the float64 prediction copy; on torch it is
+  the model's eager call under ``torch.no_grad()``, the cheapest honest path there (torch has no
   compile step that pays for itself on a one-row call);
 - ``partial_fit``'s direct pass goes through ``train_on_batch``, which on
   JAX keeps the compiled step and writes the new weights back each call.
@@ -263,7 +263,8 @@ class JaxPredict:
         # prediction copy's variables, never anything a copy could change
         return self
 
-    __copy__ = lambda self: self  # noqa: E731
+    def __copy__(self):
+        return self
 
 
 def make_predict_function(target, variables, dtype):
