@@ -54,6 +54,13 @@ def main():
         "--save", action="store_true", help="keep each run's model as OUT/<run>/model.keras"
     )
     p.add_argument("--minutes", type=float, default=60.0, help="each run's training time budget")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the recipe's seed (its generated images, model and training order); two seeds "
+        "show how far two trainings differ by chance",
+    )
     args = p.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="coco_vs_arrays_"))
     common = [
@@ -61,6 +68,7 @@ def main():
         "--epochs", str(args.epochs),
         "--steps-per-epoch", str(args.steps_per_epoch),
         "--minutes", str(args.minutes),
+        "--seed", str(args.seed),
         "--no-report",
     ] + ["--smoke"] * args.smoke  # fmt: skip
     results = {}
@@ -73,7 +81,7 @@ def main():
     load = os.getloadavg()
     lines = [
         f"# python benchmarks/coco_folder_vs_arrays.py --image-size {args.image_size} "
-        f"--epochs {args.epochs} --steps-per-epoch {args.steps_per_epoch}"
+        f"--epochs {args.epochs} --steps-per-epoch {args.steps_per_epoch} --seed {args.seed}"
         + (" --smoke" if args.smoke else ""),
         f"# backend {os.environ.get('KERAS_BACKEND', 'tensorflow')}, {os.cpu_count()} CPU cores, "
         f"load average after the runs {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min)",
