@@ -95,6 +95,39 @@ def test_roi_align_matches_numpy_reference(strides):
     if len(strides) > 1:  # the boxes really do read several levels
         levels = to_numpy(layer._levels(keras.ops.convert_to_tensor(boxes)))
         assert len(np.unique(levels)) >= 3
+    # both ways of sampling, whichever the layer picks for these sizes
+    tensors = [keras.ops.convert_to_tensor(f) for f in features]
+    boxes_t = keras.ops.convert_to_tensor(boxes)
+    for sample in (layer._sample_by_gather, layer._sample_by_matrices):
+        np.testing.assert_allclose(to_numpy(sample(tensors, boxes_t)), want, atol=1e-5)
+
+
+def test_roi_align_picks_matrices_for_small_maps_and_gathers_on_large_ones():
+    layer = RoIAlign(7, 2, (4, 8, 16, 32))
+    assert layer._by_matrices([32, 16, 8, 4], [32, 16, 8, 4])  # a 128 px model's pyramid
+    assert not layer._by_matrices([128, 64, 32, 16], [128, 64, 32, 16])  # 512 px
+    assert not layer._by_matrices([None] * 4, [None] * 4)
+
+
+def test_roi_align_ways_agree_on_gradients():
+    rng = np.random.default_rng(2)
+    features = [rng.normal(size=(1, 16 // s, 16 // s, 2)).astype("float32") for s in (2, 4)]
+    boxes = np.array([[[1.0, 2.0, 9.0, 15.0], [-3.0, 0.5, 4.0, 6.0]]], "float32")
+    layer = RoIAlign(3, 2, (2, 4), canonical_size=8.0, canonical_level=2)
+    weights = keras.ops.convert_to_tensor(rng.normal(size=(1, 2, 3, 3, 2)).astype("float32"))
+    grads = []
+    for sample in (layer._sample_by_gather, layer._sample_by_matrices):
+        _, _, got = gradients(
+            lambda a, b, sample=sample: (
+                keras.ops.sum(sample([a, b], keras.ops.convert_to_tensor(boxes)) * weights),
+                (),
+            ),
+            inputs=features,
+        )
+        grads.append([to_numpy(g) for g in got])
+    for by_gather, by_matrices in zip(*grads):
+        np.testing.assert_allclose(by_matrices, by_gather, atol=1e-5)
+    assert all(np.abs(g).sum() > 0 for g in grads[0])
 
 
 def test_roi_align_gradient_reaches_features():

@@ -1,4 +1,5 @@
-"""RoIAlign by gather: bilinear sampling of one or several feature levels."""
+"""RoIAlign: bilinear sampling of one or several feature levels, by gather or
+by separable interpolation matrices (whichever costs less for the maps' size)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from keras import ops
 from tfzoo._saving import serializable
 from tfzoo._validation import check_int
 from tfzoo.layers import box_ops
+
+#: What one gathered feature row costs, in multiply-adds of a matrix product,
+#: when the layer chooses how to sample. Measured with XLA on this project's
+#: 2-core CPU: 800 boxes, 7x7 bins of 2x2 samples, four levels of a 128 px image
+#: (32x32 to 4x4, 64 channels): 38 ms by gather (784 rows a box) against 18 ms by
+#: matrices (12,460 multiply-adds a box and channel), about 33 multiply-adds a
+#: row. 24 keeps the gather wherever the two are close.
+GATHER_ROW_COST = 24
 
 
 @serializable
@@ -94,6 +103,43 @@ class RoIAlign(keras.layers.Layer):
             )
         features = [ops.convert_to_tensor(f) for f in features]
         boxes = ops.cast(boxes, features[0].dtype)
+        heights = [f.shape[1] for f in features]
+        widths = [f.shape[2] for f in features]
+        if self._by_matrices(heights, widths):
+            return self._sample_by_matrices(features, boxes)
+        return self._sample_by_gather(features, boxes)
+
+    def _by_matrices(self, heights, widths):
+        """Whether separable matrices cost less than gathering, for maps of these sizes."""
+        if any(not isinstance(d, int) for d in (*heights, *widths)):
+            return False  # unknown map sizes: the gather needs none
+        k, n = self.output_size, self.output_size * self.sampling_ratio
+        matrices = sum(k * h * w + k * k * w for h, w in zip(heights, widths))
+        return matrices <= GATHER_ROW_COST * 4 * n * n
+
+    def _sample_by_matrices(self, features, boxes):
+        """Each box's bins as ``Ay @ F @ Ax^T`` on its level: ``Ay`` (k, H) and ``Ax``
+        (k, W) hold each bin's bilinear weights averaged over its samples, so the
+        result equals the sampled average exactly (up to rounding). Every level is
+        computed for every box with the other levels' boxes weighted 0: static
+        shapes, and matrix products instead of one row read per sample corner."""
+        level = self._levels(boxes)  # (B, R)
+        k, s = self.output_size, self.sampling_ratio
+        frac = (ops.arange(k * s, dtype=boxes.dtype) + 0.5) / (k * s)
+        y1, x1, y2, x2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
+        out = None
+        for i, (f, stride) in enumerate(zip(features, self.strides)):
+            ys = (y1[..., None] + (y2 - y1)[..., None] * frac) / stride - 0.5
+            xs = (x1[..., None] + (x2 - x1)[..., None] * frac) / stride - 0.5
+            on_level = ops.cast(level == i, boxes.dtype)[..., None, None]
+            wy = _bin_weights(ys, f.shape[1], k, s) * on_level  # (B, R, k, H)
+            wx = _bin_weights(xs, f.shape[2], k, s)  # (B, R, k, W)
+            rows = ops.einsum("brph,bhwc->brpwc", wy, f)
+            part = ops.einsum("brpwc,brqw->brpqc", rows, wx)
+            out = part if out is None else out + part
+        return out
+
+    def _sample_by_gather(self, features, boxes):
         channels = features[0].shape[-1]
         heights = [f.shape[1] for f in features]
         widths = [f.shape[2] for f in features]
@@ -158,6 +204,19 @@ class RoIAlign(keras.layers.Layer):
             canonical_level=self.canonical_level,
         )
         return config
+
+
+def _bin_weights(coords, size, bins, samples):
+    """``coords`` (..., R, bins * samples) sample positions on an axis of ``size``
+    cells -> (..., R, bins, size): each bin's bilinear weights on the cells,
+    averaged over its samples (the rules of :func:`_corners`)."""
+    low, high, w_low, w_high = _corners(coords, size)
+    cells = ops.arange(size, dtype="int32")
+    weights = ops.cast(low[..., None] == cells, coords.dtype) * w_low[..., None]
+    weights = weights + ops.cast(high[..., None] == cells, coords.dtype) * w_high[..., None]
+    r = coords.shape[-2]
+    weights = ops.reshape(weights, (-1, r, bins, samples, size))
+    return ops.mean(weights, axis=3)
 
 
 def _corners(coords, size):
