@@ -117,6 +117,17 @@ class RoIAlign(keras.layers.Layer):
         matrices = sum(k * h * w + k * k * w for h, w in zip(heights, widths))
         return matrices <= GATHER_ROW_COST * 4 * n * n
 
+    def _sample_positions(self, boxes, stride):
+        """Sample rows and columns (B, R, output_size * sampling_ratio) in cells of a
+        map of ``stride`` (a number, or (B, R, 1) per box): evenly inside each bin,
+        pixel centres at half coordinates."""
+        n = self.output_size * self.sampling_ratio
+        frac = (ops.arange(n, dtype=boxes.dtype) + 0.5) / n
+        y1, x1, y2, x2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
+        ys = (y1[..., None] + (y2 - y1)[..., None] * frac) / stride - 0.5
+        xs = (x1[..., None] + (x2 - x1)[..., None] * frac) / stride - 0.5
+        return ys, xs
+
     def _sample_by_matrices(self, features, boxes):
         """Each box's bins as ``Ay @ F @ Ax^T`` on its level: ``Ay`` (k, H) and ``Ax``
         (k, W) hold each bin's bilinear weights averaged over its samples, so the
@@ -125,12 +136,9 @@ class RoIAlign(keras.layers.Layer):
         shapes, and matrix products instead of one row read per sample corner."""
         level = self._levels(boxes)  # (B, R)
         k, s = self.output_size, self.sampling_ratio
-        frac = (ops.arange(k * s, dtype=boxes.dtype) + 0.5) / (k * s)
-        y1, x1, y2, x2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
         out = None
         for i, (f, stride) in enumerate(zip(features, self.strides)):
-            ys = (y1[..., None] + (y2 - y1)[..., None] * frac) / stride - 0.5
-            xs = (x1[..., None] + (x2 - x1)[..., None] * frac) / stride - 0.5
+            ys, xs = self._sample_positions(boxes, stride)
             on_level = ops.cast(level == i, boxes.dtype)[..., None, None]
             wy = _bin_weights(ys, f.shape[1], k, s) * on_level  # (B, R, k, H)
             wx = _bin_weights(xs, f.shape[2], k, s)  # (B, R, k, W)
@@ -160,11 +168,7 @@ class RoIAlign(keras.layers.Layer):
         offset = per_level(offsets, "int32")
 
         n = self.output_size * self.sampling_ratio
-        # Sample positions as fractions of the box, bin by bin.
-        frac = (ops.arange(n, dtype=boxes.dtype) + 0.5) / n
-        y1, x1, y2, x2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
-        ys = (y1[..., None] + (y2 - y1)[..., None] * frac) / stride[..., None] - 0.5
-        xs = (x1[..., None] + (x2 - x1)[..., None] * frac) / stride[..., None] - 0.5
+        ys, xs = self._sample_positions(boxes, stride[..., None])
 
         y_lo, y_hi, wy_lo, wy_hi = _corners(ys, height[..., None])
         x_lo, x_hi, wx_lo, wx_hi = _corners(xs, width[..., None])
