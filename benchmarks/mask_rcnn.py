@@ -134,11 +134,22 @@ def _infer_child(path, images_file, repeats, batch, pythonpath, one_core):
     cmd = [sys.executable, "-c", INFER_CHILD, path, str(images_file), str(repeats), str(batch)]
     if one_core:
         cmd = ["taskset", "-c", "0", *cmd]
+    return _child_result(cmd, env, path)
+
+
+def _child_result(cmd, env, what):
+    """Run a child benchmark; the JSON of its last ``RESULT`` line (exit on failure)."""
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if out.returncode or not lines:
-        sys.exit(f"the {path} child failed:\n{out.stderr[-3000:]}")
+        sys.exit(f"the {what} child failed:\n{out.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _write_table(path, lines):
+    if path:
+        command = f"# python benchmarks/mask_rcnn.py {' '.join(sys.argv[1:])}"
+        Path(path).write_text("\n".join([command, *lines]) + "\n")
 
 
 def inference(args):
@@ -184,17 +195,13 @@ def inference(args):
         "was traced in the 1st call; retraced: a later call traced it again (none should)",
     ]
     print("\n".join(lines))
-    if args.write:
-        Path(args.write).write_text(
-            f"# python benchmarks/mask_rcnn.py {' '.join(sys.argv[1:])}\n" + "\n".join(lines) + "\n"
-        )
+    _write_table(args.write, lines)
     return rows
 
 
 # ------------------------------------------------------------ 512 px ResNet50
 R50_CHILD = r"""
 import json, resource, sys, time
-import numpy as np
 import keras
 from tfzoo.datasets import make_shapes
 from tfzoo.models import build_mask_rcnn
@@ -238,16 +245,10 @@ def resnet50_512(args):
         f"{'backend':<11} {'params':>11} {'build s':>8} {'1st step s':>11} {'step s':>7} "
         f"{'peak RSS MiB':>13} {'before MiB':>11}  losses",
     ]
+    print("\n".join(lines), flush=True)
     for name in backends:
         env = {**os.environ, "KERAS_BACKEND": name, "PYTHONPATH": str(ROOT)}
-        out = subprocess.run(
-            [sys.executable, "-c", R50_CHILD, str(args.steps)],
-            env=env, capture_output=True, text=True, cwd=tempfile.gettempdir(),
-        )  # fmt: skip
-        found = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-        if out.returncode or not found:
-            sys.exit(f"the {name} child failed:\n{out.stderr[-3000:]}")
-        r = json.loads(found[-1][len("RESULT ") :])
+        r = _child_result([sys.executable, "-c", R50_CHILD, str(args.steps)], env, name)
         losses = " ".join(f"{v:.3f}" for v in r["losses"])
         lines.append(
             f"{name:<11} {r['params']:>11,} {r['build_s']:8.1f} {r['first_step_s']:11.1f} "
@@ -257,13 +258,11 @@ def resnet50_512(args):
         print(lines[-1], flush=True)
     lines.append(
         "peak RSS: the process's maximum resident memory (ru_maxrss, CPU memory: the model, "
-        "XLA's compilation and the step's buffers); before: after build, compile and data"
+        "XLA's compilation and the step's buffers); before: the same maximum just before the "
+        "first step (after build, compile and data)"
     )
-    print("\n".join(lines))
-    if args.write:
-        Path(args.write).write_text(
-            f"# python benchmarks/mask_rcnn.py {' '.join(sys.argv[1:])}\n" + "\n".join(lines) + "\n"
-        )
+    print(lines[-1])
+    _write_table(args.write, lines)
 
 
 def main(argv=None):
