@@ -279,3 +279,45 @@ def test_uint8_images_are_scaled_as_stored_images_are():
         np.testing.assert_allclose(got[key], want[key], atol=1e-6)
     raw = model.predict(as_stored.astype(np.float32), verbose=0)  # floats are used as given
     assert not np.allclose(raw["masks"], want["masks"])
+
+
+def test_predict_runs_one_batch_shape_and_drives_callbacks(shapes):
+    model = _small_model()
+    images = shapes["images"][:5]
+    # in pairs (the last padded with one blank image; the batch shape of the first test)
+    pairs = model.predict(images, batch_size=2, verbose=0)
+
+    class Count(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.rows = []
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.rows.append(len(logs["boxes"]))  # Keras flattens {"outputs": ...}
+
+    count = Count()
+    out = model.predict(images, batch_size=4, verbose=0, callbacks=[count])
+    # 5 images in batches of 4: the second batch padded to 4, the padding dropped
+    assert count.rows == [4, 4]
+    assert {k: v.shape[0] for k, v in out.items()} == dict.fromkeys(out, 5)
+    for key in out:
+        np.testing.assert_allclose(out[key], pairs[key], atol=1e-5, err_msg=key)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(images, batch_size=0, verbose=0)
+
+    class Stop(keras.callbacks.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            self.model.stop_predicting = True
+
+    stopped = model.predict(images, batch_size=4, verbose=0, callbacks=[Stop()])
+    assert stopped["boxes"].shape[0] == 4
+    np.testing.assert_allclose(stopped["scores"], out["scores"][:4], atol=1e-5)
+
+
+@pytest.mark.tensorflow_only  # the trace count of TensorFlow's predict function
+def test_predict_traces_once_for_any_number_of_images(shapes):
+    model = _small_model()
+    model.predict(shapes["images"][:7], batch_size=4, verbose=0)
+    model.predict(shapes["images"][:5], batch_size=4, verbose=0)
+    model.predict(shapes["images"][:4], batch_size=4, verbose=0)
+    assert model.predict_function.experimental_get_tracing_count() == 1

@@ -518,12 +518,28 @@ class MaskRCNN(keras.Model):
         self._check_arrays(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
-    def predict(self, x, *args, **kwargs):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Keras's ``predict``; NumPy images run in batches of one fixed size.
+
+        An array's last batch is padded with blank images (and fewer images than
+        ``batch_size`` run at the next power of two), so every call compiles and
+        runs one batch shape; the padding's rows are dropped from the outputs
+        (callbacks see the padded batches). Datasets, ``steps`` and a
+        ``tf.distribute`` strategy or ``keras.distribution`` go through Keras's
+        own ``predict``.
+        """
         x = _pixels(x)
         self._check_arrays(x)
         if _is_array(x) and x.shape[0] == 0:
             return {k: ops.convert_to_numpy(v) for k, v in self._empty_detections().items()}
-        return super().predict(x, *args, **kwargs)
+        if isinstance(x, np.ndarray) and steps is None and not _distributed(self):
+            from tfzoo.models.mask_rcnn_detect import predict_batched
+
+            size = 32 if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+            return predict_batched(self, x, size, verbose=verbose, callbacks=callbacks)
+        return super().predict(
+            x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
+        )
 
     def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):
         """Export for serving (``keras.Model.export``), with a short report.
@@ -783,6 +799,14 @@ def _is_array(x):
         return False
     tf = sys.modules.get("tensorflow")  # a dataset exists only if TensorFlow is loaded
     return tf is None or not isinstance(x, tf.data.Dataset)
+
+
+def _distributed(model):
+    """Whether ``model`` predicts under several replicas (a ``tf.distribute`` strategy)
+    or a ``keras.distribution``: Keras's ``predict`` splits the batches there."""
+    if keras.backend.backend() == "tensorflow":
+        return model.distribute_strategy.num_replicas_in_sync > 1
+    return keras.distribution.distribution() is not None
 
 
 def _per_replica(total):
