@@ -65,6 +65,7 @@ class AnchorGenerator(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.built = True  # no weights: nothing to build
         if len(strides) != len(sizes):
             raise ValueError(f"one anchor size per stride: {strides} vs {sizes}")
         if min(aspect_ratios) <= 0:
@@ -188,6 +189,7 @@ class ProposalLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.built = True  # no weights: nothing to build
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         self.image_shape = tuple(int(s) for s in image_shape)

@@ -112,6 +112,7 @@ class RPNTargets(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.built = True  # no weights: nothing to build
         if not 0 < negative_iou <= positive_iou <= 1:
             raise ValueError("need 0 < negative_iou <= positive_iou <= 1")
         self.positive_iou = float(positive_iou)
@@ -190,6 +191,7 @@ class RoISampler(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.built = True  # no weights: nothing to build
         if not 0 < foreground_fraction <= 1:
             raise ValueError("foreground_fraction must be in (0, 1]")
         self.num_rois = int(num_rois)

@@ -65,6 +65,7 @@ class RoIAlign(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.built = True  # no weights: nothing to build
         output_size = check_int(output_size, "output_size")
         sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
         strides = tuple(int(s) for s in np.atleast_1d(strides))
