@@ -125,6 +125,20 @@ def _weights(coords, size):
     return np.maximum(0.0, 1.0 - np.abs(coords[:, None] - np.arange(size, dtype=np.float32)))
 
 
+def fixed_batch(n, batch_size):
+    """The one batch size ``n`` images run at: ``batch_size``, or the next power of two
+    when fewer images than that come, so that any number of images gives one of a few
+    batch shapes (one trace, one XLA compilation each)."""
+    return min(int(batch_size), 1 << max(0, (n - 1).bit_length()))
+
+
+def pad_rows(batch, rows):
+    """``batch`` with blank rows appended to ``rows`` rows."""
+    if len(batch) >= rows:
+        return batch
+    return np.concatenate([batch, np.zeros((rows - len(batch),) + batch.shape[1:], batch.dtype)])
+
+
 def predict_batched(model, images, batch_size, verbose="auto", callbacks=None):
     """``model``'s outputs (NumPy) on NumPy ``images``, in batches of one fixed size.
 
@@ -144,7 +158,7 @@ def predict_batched(model, images, batch_size, verbose="auto", callbacks=None):
     the images predicted so far.
     """
     n = len(images)
-    batch_size = min(int(batch_size), 1 << max(0, (n - 1).bit_length()))
+    batch_size = fixed_batch(n, batch_size)
     steps = -(-n // batch_size)
     if not isinstance(callbacks, keras.callbacks.CallbackList):
         callbacks = keras.callbacks.CallbackList(
@@ -157,10 +171,7 @@ def predict_batched(model, images, batch_size, verbose="auto", callbacks=None):
         callbacks.on_predict_batch_begin(step)
         batch = images[done : done + batch_size]
         rows = len(batch)
-        if rows < batch_size:
-            pad = np.zeros((batch_size - rows,) + images.shape[1:], images.dtype)
-            batch = np.concatenate([batch, pad])
-        got = model.predict_on_batch(batch)
+        got = model.predict_on_batch(pad_rows(batch, batch_size))
         if out is None:
             out = {k: np.empty((n,) + np.shape(v)[1:], np.asarray(v).dtype) for k, v in got.items()}
         for k, v in got.items():
@@ -182,10 +193,8 @@ def predict_rois(model, images, batch_size):
         return predict_batched(runner, images, batch_size, verbose=0)
     # Several replicas: Keras's predict splits each batch over them.
     n = len(images)
-    batch_size = min(int(batch_size), 1 << max(0, (n - 1).bit_length()))
-    pad = -n % batch_size
-    if pad:
-        images = np.concatenate([images, np.zeros((pad,) + images.shape[1:], images.dtype)])
+    batch_size = fixed_batch(n, batch_size)
+    images = pad_rows(images, -(-n // batch_size) * batch_size)
     out = runner.predict(images, batch_size=batch_size, verbose=0)
     return {k: np.asarray(v)[:n] for k, v in out.items()}
 
