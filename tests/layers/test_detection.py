@@ -265,6 +265,25 @@ def test_mask_head_selects_the_class_channel():
     )
 
 
+@pytest.mark.parametrize("filled", [0, 1, 2, 3, 5, 8, 9, 16])
+def test_mask_head_on_the_valid_rois_only_equals_the_full_head(filled):
+    # B * R = 16 RoIs: capacities 2, 4, 8 and 16, so the fills run every branch.
+    rng = np.random.default_rng(filled)
+    features = rng.normal(size=(2, 8, 4, 4, 5)).astype("float32")
+    classes = rng.integers(0, 3, size=(2, 8)).astype("int32")
+    valid = np.zeros(16, bool)
+    valid[rng.permutation(16)[:filled]] = True
+    valid = valid.reshape(2, 8)
+    head = MaskRCNNHead(2, filters=6, num_convs=1)
+    full = to_numpy(head(features, classes))
+    # Eagerly, and compiled as a step is (one function for every fill: the branch is chosen inside).
+    for only in (head(features, classes, valid), compiled(head)(features, classes, valid)):
+        only = to_numpy(only)
+        assert only.shape == full.shape == (2, 8, 8, 8)
+        np.testing.assert_allclose(only[valid], full[valid], rtol=1e-5, atol=1e-5)
+        assert np.all(only[~valid] == 0)
+
+
 def _ground_truth():
     boxes = np.full((2, 3, 4), -1, "float32")
     classes = np.full((2, 3), -1, "int32")

@@ -302,9 +302,17 @@ class MaskRCNNHead(keras.layers.Layer):
     directly). Each RoI keeps the channel of its class: the ground-truth
     class in training, the predicted class at inference.
 
-    Call: ``layer(roi_features (B, R, S, S, C), classes (B, R))`` returns mask
-    logits ``(B, R, 2S, 2S)``.
+    Call: ``layer(roi_features (B, R, S, S, C), classes (B, R), valid=None)``
+    returns mask logits ``(B, R, 2S, 2S)``. ``valid`` (B, R) bool marks the RoIs
+    that need a mask (at inference, the detections found; the rest is padding):
+    when the batch size is static, the convolutions then run on the valid RoIs
+    only, gathered into the smallest of a few fixed capacities (all, 1/2, 1/4,
+    1/8 of ``B * R``) that holds them, so shapes stay static and one compiled
+    function serves every fill; the other RoIs' logits are 0.
     """
+
+    #: The capacities the valid RoIs are gathered into, as fractions of B * R.
+    CAPACITY_DIVISORS = (8, 4, 2, 1)
 
     def __init__(self, num_classes, filters=64, num_convs=2, **kwargs):
         super().__init__(**kwargs)
@@ -323,7 +331,7 @@ class MaskRCNNHead(keras.layers.Layer):
         )
         self.logits = keras.layers.Conv2D(self.num_classes + 1, 1, name="mask_logits")
 
-    def build(self, features_shape, classes_shape=None):
+    def build(self, features_shape, classes_shape=None, valid_shape=None):
         size, channels = features_shape[2], features_shape[4]
         shape = (None, size, size, channels)
         for conv in self.convs:
@@ -332,18 +340,49 @@ class MaskRCNNHead(keras.layers.Layer):
         self.upsample.build(shape)
         self.logits.build((None, 2 * size, 2 * size, self.filters))
 
-    def call(self, features, classes):
-        rois, size = features.shape[1], features.shape[2]
+    def call(self, features, classes, valid=None):
+        batch, rois, size = features.shape[0], features.shape[1], features.shape[2]
         x = ops.reshape(features, (-1, size, size, features.shape[-1]))
+        classes = ops.reshape(ops.clip(ops.cast(classes, "int32"), 0, self.num_classes), (-1,))
+        if valid is None or batch is None:
+            out = self._masks(x, classes)
+        else:
+            out = self._masks_of_valid(x, classes, ops.reshape(valid, (-1,)), batch * rois)
+        return ops.reshape(out, (-1, rois, 2 * size, 2 * size))
+
+    def _masks(self, x, classes):
+        """The logits (N, 2S, 2S) of N RoIs' features (N, S, S, C) in their classes' channels."""
         for conv in self.convs:
             x = conv(x)
-        x = self.logits(self.upsample(x))  # (B*R, 2S, 2S, K+1)
-        x = ops.reshape(x, (-1, rois, 2 * size, 2 * size, self.num_classes + 1))
-        classes = ops.clip(ops.cast(classes, "int32"), 0, self.num_classes)
+        x = self.logits(self.upsample(x))  # (N, 2S, 2S, K+1)
         pick = ops.one_hot(classes, self.num_classes + 1, dtype=x.dtype)
-        return ops.einsum("brhwk,brk->brhw", x, pick)
+        return ops.einsum("nhwk,nk->nhw", x, pick)
 
-    def compute_output_shape(self, features_shape, classes_shape=None):
+    def _masks_of_valid(self, x, classes, valid, n):
+        caps = sorted({max(1, -(-n // d)) for d in self.CAPACITY_DIVISORS})
+        # The valid RoIs first (in order), then the rest: a key that sorts them so.
+        ramp = ops.arange(n, dtype="float32")
+        key = ops.cast(valid, "float32") * float(n) + (float(n) - 1.0 - ramp)
+        _, order = ops.top_k(key, k=n)
+        where = ops.argsort(order)  # each RoI's place in ``order`` (a permutation's inverse)
+        filled = ops.sum(ops.cast(valid, "int32"))
+        which = ops.sum(ops.cast(filled > ops.convert_to_tensor(caps[:-1], "int32"), "int32"))
+
+        def branch(cap):
+            def run(x, classes, valid, order, where):
+                picked = order[:cap]
+                masks = self._masks(ops.take(x, picked, axis=0), ops.take(classes, picked))
+                # Past the valid ones the capacity holds padding RoIs: their logits are 0 too.
+                masks = masks * ops.cast(ops.take(valid, picked), masks.dtype)[:, None, None]
+                if cap < n:
+                    masks = ops.pad(masks, [[0, n - cap], [0, 0], [0, 0]])
+                return ops.take(masks, where, axis=0)
+
+            return run
+
+        return ops.switch(which, [branch(cap) for cap in caps], x, classes, valid, order, where)
+
+    def compute_output_shape(self, features_shape, classes_shape=None, valid_shape=None):
         s = features_shape[2]
         return (features_shape[0], features_shape[1], 2 * s, 2 * s)
 

@@ -312,8 +312,8 @@ class MaskRCNN(keras.Model):
         proposals, _, valid = self.proposal_layer(logits, deltas, anchors, training=False)
         class_logits, box_deltas = self.box_head(self.box_roi_align(features, proposals))
         boxes, classes, scores, count = self._detections(proposals, valid, class_logits, box_deltas)
-        mask_logits = self.mask_head(self.mask_roi_align(features, boxes), classes)
         found = ops.arange(self.max_detections, dtype="int32")[None] < count[:, None]
+        mask_logits = self.mask_head(self.mask_roi_align(features, boxes), classes, found)
         probs = ops.sigmoid(ops.cast(mask_logits, "float32"))
         probs = probs * ops.cast(found, "float32")[..., None, None]
         return {
