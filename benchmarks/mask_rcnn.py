@@ -81,7 +81,7 @@ import tfzoo
 from tfzoo.models import build_mask_rcnn
 
 path, images_file, repeats, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-weights = sys.argv[5] if len(sys.argv) > 5 else ""
+weights = sys.argv[5]  # "" for the untrained model
 images = np.load(images_file)
 keras.utils.set_random_seed(0)
 model = build_mask_rcnn(3, images.shape[1:], seed=0)

@@ -370,12 +370,14 @@ class MaskRCNNHead(keras.layers.Layer):
 
         def branch(cap):
             def run(x, classes, valid, order, where):
+                if cap == n:  # every RoI: no gather, no reordering
+                    masks = self._masks(x, classes)
+                    return masks * ops.cast(valid, masks.dtype)[:, None, None]
                 picked = order[:cap]
                 masks = self._masks(ops.take(x, picked, axis=0), ops.take(classes, picked))
                 # Past the valid ones the capacity holds padding RoIs: their logits are 0 too.
                 masks = masks * ops.cast(ops.take(valid, picked), masks.dtype)[:, None, None]
-                if cap < n:
-                    masks = ops.pad(masks, [[0, n - cap], [0, 0], [0, 0]])
+                masks = ops.pad(masks, [[0, n - cap], [0, 0], [0, 0]])
                 return ops.take(masks, where, axis=0)
 
             return run
