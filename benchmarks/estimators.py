@@ -4,7 +4,8 @@ Everything is measured in one run of this script, on the same data and the
 same network (the seed's perceptron, 32 hidden tanh units), so the ratios
 hold even on a shared, noisy machine:
 
-* fit: 20 epochs on 2,000 x 20 rows, batch 32 (median of ``--repeats`` fits);
+* fit: 20 epochs on 2,000 x 20 rows, batch 32 (median of ``--repeats`` fits, after one
+  untimed fit of each contender; the contenders' timed fits interleaved);
 * predict, 1 row: median of 200 calls;
 * predict, 10,000 rows: median of 5 calls;
 * partial_fit: the mean time of a 50-row ``partial_fit`` call in a stream
@@ -160,17 +161,22 @@ def run(task, n_rows, n_features, epochs, batch_size, repeats, one_row_calls, bi
         "keras.wrappers": lambda: _keras_wrapper(task, epochs, batch_size),
         "scikeras": lambda: _scikeras(task, n_features, epochs, batch_size),
     }
+    contenders = {name: make for name, make in contenders.items() if make() is not None}
+    # One untimed fit each first: the process's first fit pays one-time costs (the
+    # backend's first compilations), which the contender timed first would carry.
+    fitted = {name: make().fit(X, y) for name, make in contenders.items()}
+    # Then the timed fits, interleaved (one of each contender per round), so that a
+    # drift of the machine's speed during the run falls on every contender alike.
+    fit_times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, make in contenders.items():
+            start = time.perf_counter()
+            fitted[name] = make().fit(X, y)
+            fit_times[name].append(time.perf_counter() - start)
     results = {}
-    for name, make in contenders.items():
-        if make() is None:
-            continue
-        fitted = {}
-
-        def fit_once(make=make, fitted=fitted):
-            fitted["est"] = make().fit(X, y)
-
-        fit_s = _median_time(fit_once, repeats)
-        est = fitted["est"]
+    for name in contenders:
+        fit_s = statistics.median(fit_times[name])
+        est = fitted[name]
         est.predict(x_one)  # warm-up (traces compiled functions)
         one_s = _median_time(lambda est=est: est.predict(x_one), one_row_calls)
         big_s = _median_time(lambda est=est: est.predict(X_big), 5)
