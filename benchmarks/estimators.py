@@ -7,9 +7,9 @@ hold even on a shared, noisy machine:
 * fit: 20 epochs on 2,000 x 20 rows, batch 32 (median of ``--repeats`` fits, after one
   untimed fit of each contender; the contenders' timed fits interleaved);
 * predict, 1 row: median of 200 calls back to back, and median of 50 calls each after a
-  2 ms pause (on JAX a one-row call hands its computation to JAX's CPU worker thread; on
-  this project's VMs waking that thread's idle vCPU made a call about 3x slower after a
-  pause than back to back);
+  2 ms pause (a lone call: cold caches and, on a VM, halted vCPUs; on this project's VMs
+  tfzoo's took about 0.05 ms on JAX with either JAX CPU dispatch mode, against 0.01
+  back to back);
 * predict, 10,000 rows: median of 5 calls;
 * partial_fit: the mean time of a 50-row ``partial_fit`` call in a stream
   (20 passes over 500 rows, the first two calls, which build and trace, left
