@@ -68,23 +68,16 @@ HIDDEN = 32
 _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
 
 
-def _median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 #: The pause before each timed call of the "after a pause" 1-row column, in seconds.
 PAUSE_S = 0.002
 
 
-def _median_time_after_pause(fn, repeats):
+def _median_time(fn, repeats, pause=0.0):
+    """The median time of ``repeats`` calls of ``fn``, each after ``pause`` seconds' sleep."""
     times = []
     for _ in range(repeats):
-        time.sleep(PAUSE_S)
+        if pause:
+            time.sleep(pause)
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -198,7 +191,7 @@ def run(
         est = fitted[name]
         est.predict(x_one)  # warm-up (traces compiled functions)
         one_s = _median_time(lambda est=est: est.predict(x_one), one_row_calls)
-        paused_s = _median_time_after_pause(lambda est=est: est.predict(x_one), paused_calls)
+        paused_s = _median_time(lambda est=est: est.predict(x_one), paused_calls, PAUSE_S)
         big_s = _median_time(lambda est=est: est.predict(X_big), 5)
         results[name] = (fit_s, one_s, big_s, paused_s)
     return results
