@@ -55,7 +55,11 @@ def test_graph_outputs_have_static_shapes():
         assert spec.shape[1:].is_fully_defined(), key
 
 
-def test_training_step_compiles_with_xla_and_learns(shapes):
+def test_training_step_compiles_with_xla_and_learns(shapes, set_seed):
+    # fit shuffles from the global seeds, which without this depend on the tests that ran
+    # before in the same worker: over seeds 0-5 the last/first loss ratio was 0.53-0.69 on
+    # JAX, and one CI run's order gave 0.82 (over the 0.8 below)
+    set_seed(0)
     model = _small_model()
     model.compile(keras.optimizers.Adam(3e-3), jit_compile=XLA)  # eager on torch
     history = model.fit(
